@@ -1,0 +1,322 @@
+"""Node settings: defaults, the TOML config file, and command-line overrides.
+
+The TOML file may describe one node (``[node]``) or several (``[[node]]`` tables,
+one picked with ``--node NAME``); the sections ``[limits]``, ``[tls]``, ``[log]``
+and ``[users]`` apply to the node being started.  Command-line options override
+the file.  Every problem is a :class:`ConfigError` whose text starts with the key
+or option at fault, e.g. ``"node.uidvalidity_root: must be an integer 0-255, got 300"``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DEFAULT_IMAP = "tcp:1143:interface=127.0.0.1"
+NODE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+LOG_FORMATS = ("text", "json")
+
+
+class ConfigError(ValueError):
+    """A bad option or config value; ``str(err)`` is one line: ``"key: problem"``."""
+
+
+@dataclass
+class NodeSettings:
+    """Everything one node process needs to know, validated."""
+
+    node_name: str = "node1"
+    uidvalidity_root: int = 1
+    imap_endpoints: list[str] = field(default_factory=lambda: [DEFAULT_IMAP])
+    users: dict[str, str] = field(default_factory=dict)
+    demo: bool = False
+    max_line: int = 65536
+    max_literal: int = 64 * 1024 * 1024
+    idle_timeout_auth: float = 1800.0
+    idle_timeout_preauth: float = 60.0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    allow_plaintext: bool = True
+    log_format: str = "text"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check = _CHECKS[f.name]
+            value = getattr(self, f.name)
+            if value is not None:
+                setattr(self, f.name, check(f.name, value))
+        if self.tls_key is not None and self.tls_cert is None:
+            raise ConfigError("tls_key: a key needs a certificate (tls_cert) too")
+
+
+# --- value checkers: (label, raw value) -> clean value, or ConfigError ------------
+
+
+def _int(label: str, value: object, low: int, high: int | None = None) -> int:
+    if isinstance(value, str):
+        raise ConfigError(f"{label}: must be an integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{label}: must be an integer, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        span = f"{low}-{high}" if high is not None else f">= {low}"
+        raise ConfigError(f"{label}: must be an integer {span}, got {value}")
+    return value
+
+
+def _seconds(label: str, value: object) -> float:
+    if isinstance(value, str):
+        raise ConfigError(f"{label}: must be a number of seconds, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{label}: must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _bool(label: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{label}: must be true or false, got {value!r}")
+    return value
+
+
+def _str(label: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{label}: must be a non-empty string, got {value!r}")
+    return value
+
+
+def _node_name(label: str, value: object) -> str:
+    name = _str(label, value)
+    if not NODE_NAME_RE.match(name):
+        raise ConfigError(f"{label}: {name!r} is not a node name (letters, digits, _ . -)")
+    return name
+
+
+def _readable_file(label: str, value: object) -> str:
+    path = _str(label, value)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{label}: cannot read {path}: {err.strerror}") from None
+    return path
+
+
+def check_endpoint(label: str, value: object) -> str:
+    """Check that ``value`` parses as a Twisted server endpoint string."""
+    desc = _str(label, value)
+    from twisted.internet import endpoints, reactor
+
+    try:
+        endpoints.serverFromString(reactor, desc)
+        _check_port(desc)
+    except Exception as err:  # parse errors, unreadable TLS keys, unknown types
+        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{label}: bad endpoint {desc!r}: {problem}") from None
+    return desc
+
+
+def _check_port(desc: str) -> None:
+    """Twisted checks a TCP port number only when listening; check it now."""
+    kind, _, rest = desc.partition(":")
+    if kind not in ("tcp", "tcp6", "ssl"):
+        return
+    args = rest.split(":")
+    keyword = [a[len("port=") :] for a in args if a.startswith("port=")]
+    positional = [a for a in args if "=" not in a]
+    port = (keyword or positional or [""])[0]
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError("port must be 0-65535")
+
+
+def _endpoints(label: str, value: object) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, list):
+        raise ConfigError(f"{label}: must be a list of endpoint strings, got {value!r}")
+    if not value:
+        raise ConfigError(f"{label}: needs at least one endpoint")
+    return [check_endpoint(label, v) for v in value]
+
+
+def _users(label: str, value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{label}: must be a table of user = password")
+    users: dict[str, str] = {}
+    for name, password in value.items():
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+            raise ConfigError(f"{label}: bad user name {name!r}")
+        if not isinstance(password, str) or not password:
+            raise ConfigError(f"{label}.{name}: password must be a non-empty string")
+        users[name] = password
+    return users
+
+
+def _log_format(label: str, value: object) -> str:
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"{label}: must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+    return str(value)
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "node_name": _node_name,
+    "uidvalidity_root": lambda k, v: _int(k, v, 0, 255),
+    "imap_endpoints": _endpoints,
+    "users": _users,
+    "demo": _bool,
+    "max_line": lambda k, v: _int(k, v, 1024),
+    "max_literal": lambda k, v: _int(k, v, 1),
+    "idle_timeout_auth": _seconds,
+    "idle_timeout_preauth": _seconds,
+    "tls_cert": _readable_file,
+    "tls_key": _readable_file,
+    "allow_plaintext": _bool,
+    "log_format": _log_format,
+}
+
+# --- the TOML file -----------------------------------------------------------------
+
+# TOML key -> NodeSettings field, per table.  [users] is handled apart.
+NODE_KEYS = {
+    "name": "node_name",
+    "uidvalidity_root": "uidvalidity_root",
+    "imap": "imap_endpoints",
+    "demo": "demo",
+}
+SECTION_KEYS = {
+    "limits": {
+        "max_line": "max_line",
+        "max_literal": "max_literal",
+        "idle_timeout_auth": "idle_timeout_auth",
+        "idle_timeout_preauth": "idle_timeout_preauth",
+    },
+    "tls": {"cert": "tls_cert", "key": "tls_key", "allow_plaintext": "allow_plaintext"},
+    "log": {"format": "log_format"},
+}
+TOP_LEVEL = ("node", *SECTION_KEYS, "users")
+
+# command-line option -> NodeSettings field (the repeatable ones are handled apart)
+CLI_KEYS = {
+    "uidvalidity-root": "uidvalidity_root",
+    "max-line": "max_line",
+    "max-literal": "max_literal",
+    "log-format": "log_format",
+    "tls-cert": "tls_cert",
+    "tls-key": "tls_key",
+}
+
+CLI_INTEGERS = ("uidvalidity-root", "max-line", "max-literal")
+
+Raw = dict[str, tuple[Any, str]]  # field -> (raw value, label naming where it came from)
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Read a TOML config file; unreadable or invalid files raise ConfigError."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as err:
+        raise ConfigError(f"config: cannot read {path}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config: {path} is not valid TOML: {err}") from None
+
+
+def _table(label: str, value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{label}: must be a table")
+    return value
+
+
+def _take(label: str, table: Mapping[str, Any], keys: Mapping[str, str], raw: Raw) -> None:
+    for key, value in table.items():
+        if key not in keys:
+            known = ", ".join(keys)
+            raise ConfigError(f"{label}.{key}: unknown key (known: {known})")
+        raw[keys[key]] = (value, f"{label}.{key}")
+
+
+def _node_table(cfg: Mapping[str, Any], wanted: str | None) -> tuple[str, Mapping[str, Any]]:
+    """Pick the node table: the single ``[node]``, or the ``[[node]]`` named ``wanted``."""
+    nodes = cfg.get("node", {})
+    if isinstance(nodes, Mapping):
+        nodes = [nodes]
+    if not isinstance(nodes, list):
+        raise ConfigError("node: must be a [node] table or [[node]] tables")
+    tables = [_table(f"node[{i}]", n) for i, n in enumerate(nodes)]
+    names = [t.get("name") for t in tables]
+    if wanted is None:
+        if len(tables) > 1:
+            raise ConfigError(f"--node: the config lists {len(tables)} nodes; pick one with --node")
+        return "node", tables[0] if tables else {}
+    for i, table in enumerate(tables):
+        if table.get("name") == wanted:
+            return ("node" if len(tables) == 1 else f"node[{i}]"), table
+    if len(tables) == 1 and "name" not in tables[0]:
+        return "node", {**tables[0], "name": wanted}
+    known = ", ".join(str(n) for n in names) or "none"
+    raise ConfigError(f"--node: no node named {wanted!r} in the config (known: {known})")
+
+
+def settings_from_toml(cfg: Mapping[str, Any], node: str | None = None) -> Raw:
+    """Raw values from a parsed config file, for the node named ``node``."""
+    for key in cfg:
+        if key not in TOP_LEVEL:
+            raise ConfigError(f"{key}: unknown key (known: {', '.join(TOP_LEVEL)})")
+    raw: Raw = {}
+    label, table = _node_table(cfg, node)
+    _take(label, table, NODE_KEYS, raw)
+    for section, keys in SECTION_KEYS.items():
+        if section in cfg:
+            _take(section, _table(section, cfg[section]), keys, raw)
+    if "users" in cfg:
+        raw["users"] = (cfg["users"], "users")
+    return raw
+
+
+def _split_user(spec: object) -> tuple[str, str]:
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ConfigError(f"--user: expected NAME:PASSWORD, got {spec!r}")
+    name, password = spec.split(":", 1)
+    if not name or not password:
+        raise ConfigError(f"--user: expected NAME:PASSWORD with both parts, got {spec!r}")
+    return name, password
+
+
+def _cli_number(option: str, value: object) -> object:
+    """Command-line values arrive as strings: make numbers of the numeric ones."""
+    if option not in CLI_INTEGERS or not isinstance(value, str):
+        return value
+    try:
+        return int(value.strip(), 10)
+    except ValueError:
+        raise ConfigError(f"--{option}: must be an integer, got {value!r}") from None
+
+
+def settings_from_cli(options: Mapping[str, Any], raw: Raw) -> Raw:
+    """Overlay command-line options (twistd option names) onto ``raw``."""
+    raw = dict(raw)
+    for option, name in CLI_KEYS.items():
+        if options.get(option) is not None:
+            raw[name] = (_cli_number(option, options[option]), f"--{option}")
+    if options.get("imap"):
+        raw["imap_endpoints"] = (list(options["imap"]), "--imap")
+    if options.get("user"):
+        users = dict(raw.get("users", ({}, "users"))[0])
+        users.update(_split_user(spec) for spec in options["user"])
+        raw["users"] = (users, "--user")
+    if options.get("demo"):
+        raw["demo"] = (True, "--demo")
+    if options.get("node") is not None and "node_name" not in raw:
+        raw["node_name"] = (options["node"], "--node")
+    return raw
+
+
+def settings_from(options: Mapping[str, Any]) -> NodeSettings:
+    """Build NodeSettings from twistd options: config file first, then overrides."""
+    raw: Raw = {}
+    config_path = options.get("config")
+    if config_path:
+        raw = settings_from_toml(load_toml(os.fspath(config_path)), options.get("node"))
+    raw = settings_from_cli(options, raw)
+    clean = {name: _CHECKS[name](label, value) for name, (value, label) in raw.items()}
+    return NodeSettings(**clean)

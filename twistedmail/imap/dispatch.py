@@ -1,0 +1,206 @@
+"""The dispatch table: command → handler, allowed states, flags.
+
+It is the IMAP state machine (RFC 3501 §3, §6) and the source of CAPABILITY.
+``uses_seqs`` marks commands that address messages by sequence number; while
+one runs no EXPUNGE may be announced (RFC 3501 §7.4.1), as Dovecot's
+COMMAND_FLAG_USES_SEQS does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from twistedmail.imap import commands as c
+from twistedmail.imap.errors import Bad, Bye, CommandFailed
+from twistedmail.imap.handlers import auth, fetch, mailbox, messages, misc, select
+from twistedmail.imap.session import AUTHENTICATED, NOT_AUTHENTICATED, SELECTED, Session
+
+log = Logger()
+
+ANY = frozenset({NOT_AUTHENTICATED, AUTHENTICATED, SELECTED})
+PRE = frozenset({NOT_AUTHENTICATED})
+AUTH = frozenset({AUTHENTICATED, SELECTED})
+SEL = frozenset({SELECTED})
+
+Handler = Callable[[Session, Any], Any]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one command is run."""
+
+    handler: Handler
+    states: frozenset[str]
+    uses_seqs: bool = False
+
+
+TABLE: dict[str, Spec] = {
+    # RFC 3501 §6.1 any state
+    "CAPABILITY": Spec(misc.capability, ANY),
+    "NOOP": Spec(misc.noop, ANY),
+    "LOGOUT": Spec(misc.logout, ANY),
+    "ID": Spec(misc.id_, ANY),  # RFC 2971
+    # RFC 3501 §6.2 not authenticated
+    "STARTTLS": Spec(auth.starttls, PRE),
+    "AUTHENTICATE": Spec(auth.authenticate, PRE),
+    "LOGIN": Spec(auth.login, PRE),
+    # RFC 3501 §6.3 authenticated
+    "SELECT": Spec(select.select, AUTH),
+    "EXAMINE": Spec(select.select, AUTH),
+    "CREATE": Spec(mailbox.create, AUTH),
+    "DELETE": Spec(mailbox.delete, AUTH),
+    "RENAME": Spec(mailbox.rename, AUTH),
+    "SUBSCRIBE": Spec(mailbox.subscribe, AUTH),
+    "UNSUBSCRIBE": Spec(mailbox.unsubscribe, AUTH),
+    "LIST": Spec(mailbox.list_, AUTH),
+    "LSUB": Spec(mailbox.list_, AUTH),
+    "STATUS": Spec(mailbox.status, AUTH),
+    "APPEND": Spec(messages.append, AUTH),
+    "NAMESPACE": Spec(misc.namespace, AUTH),  # RFC 2342
+    "ENABLE": Spec(misc.enable, AUTH),  # RFC 5161
+    "IDLE": Spec(misc.idle, AUTH),  # RFC 2177
+    # RFC 3501 §6.4 selected
+    "CHECK": Spec(select.check, SEL),
+    "CLOSE": Spec(select.close, SEL),
+    "UNSELECT": Spec(select.unselect, SEL),  # RFC 3691
+    "EXPUNGE": Spec(select.expunge, SEL),
+    "UID EXPUNGE": Spec(select.uid_expunge, SEL),  # RFC 4315
+    "SEARCH": Spec(messages.search, SEL, uses_seqs=True),
+    "UID SEARCH": Spec(messages.search, SEL),
+    "FETCH": Spec(fetch.fetch, SEL, uses_seqs=True),
+    "UID FETCH": Spec(fetch.fetch, SEL),
+    "STORE": Spec(messages.store, SEL, uses_seqs=True),
+    "UID STORE": Spec(messages.store, SEL),
+    "COPY": Spec(messages.copy, SEL, uses_seqs=True),
+    "UID COPY": Spec(messages.copy, SEL),
+    "MOVE": Spec(messages.copy, SEL),  # RFC 6851 §3.3: MOVE itself sends EXPUNGE
+    "UID MOVE": Spec(messages.copy, SEL),
+}
+
+# Everything here is implemented and tested; nothing is advertised otherwise.
+BASE_CAPABILITIES = (
+    "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
+    "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
+)
+
+
+def capabilities(session: Session) -> list[str]:
+    """CAPABILITY for the session's current state (RFC 3501 §7.2.1)."""
+    caps = list(BASE_CAPABILITIES)
+    if session.state == NOT_AUTHENTICATED:
+        if session.conn.tls_available and not session.conn.tls_active:
+            caps.append("STARTTLS")
+        if session.login_allowed():
+            caps.append("AUTH=PLAIN")
+        else:
+            caps.append("LOGINDISABLED")
+    return caps
+
+
+def command_key(cmd: c.Command) -> str:
+    """The table key of a parsed command."""
+    if isinstance(cmd, c.Simple):
+        return cmd.name
+    if isinstance(cmd, c.MailboxCommand):
+        return cmd.name
+    name = _KEYS[type(cmd)]
+    if isinstance(cmd, c.Select):
+        return "EXAMINE" if cmd.readonly else "SELECT"
+    if isinstance(cmd, c.ListCmd):
+        return "LSUB" if cmd.lsub else "LIST"
+    if isinstance(cmd, c.Copy) and cmd.move:
+        name = "MOVE"
+    if getattr(cmd, "uid", False):
+        return "UID " + name
+    return name
+
+
+_KEYS: dict[type, str] = {
+    c.Login: "LOGIN", c.Authenticate: "AUTHENTICATE", c.Select: "SELECT",
+    c.Rename: "RENAME", c.ListCmd: "LIST", c.Status: "STATUS", c.Append: "APPEND",
+    c.Search: "SEARCH", c.Fetch: "FETCH", c.Store: "STORE", c.Copy: "COPY",
+    c.UidExpunge: "UID EXPUNGE", c.Enable: "ENABLE", c.Id: "ID",
+}
+
+
+def execute(session: Session, cmd: c.Command) -> Deferred[None] | None:
+    """Run one command; queue its responses in ``session.out``.
+
+    Returns a Deferred when the command completes later (authentication,
+    IDLE, continuations), else None once the tagged response is queued."""
+    key = command_key(cmd)
+    spec = TABLE.get(key)
+    try:
+        if spec is None:
+            raise Bad(f"Unknown command {key}")
+        if session.state not in spec.states:
+            raise Bad(f"{key} not allowed now", "CLIENTBUG" if spec.states else None)
+        result = spec.handler(session, cmd)
+    except Exception as err:  # noqa: BLE001 - every failure becomes a response
+        _finish_error(session, cmd, spec, err)
+        return None
+    if isinstance(result, Deferred):
+        result.addCallbacks(lambda r: _finish(session, cmd, spec, key, r),
+                            lambda f: _finish_error(session, cmd, spec, f.value))
+        return result
+    _finish(session, cmd, spec, key, result)
+    return None
+
+
+def _finish(session: Session, cmd: c.Command, spec: Spec | None, key: str,
+            result: Any) -> None:
+    _flush_updates(session, cmd, spec)
+    if isinstance(result, CommandFailed):
+        _tagged_failure(session, cmd, result)
+        return
+    if isinstance(result, tuple):  # (text, code, code_args)
+        text, code, args = result
+        session.out.tagged(cmd.tag, "OK", text, code, args)
+    elif result is not False:  # False: the handler wrote the tagged line itself
+        session.out.tagged(cmd.tag, "OK", f"{key} completed")
+
+
+def _finish_error(session: Session, cmd: c.Command, spec: Spec | None,
+                  err: BaseException) -> None:
+    if isinstance(err, Bye):
+        session.out.untagged_status("BYE", err.text, err.code)
+        session.conn.close()
+        return
+    if isinstance(err, CommandFailed):
+        if spec is not None and err.status == "NO":
+            _flush_updates(session, cmd, spec)
+        _tagged_failure(session, cmd, err)
+        return
+    log.failure("Internal error running {tag}", tag=cmd.tag,
+                failure=None if not isinstance(err, Exception) else _as_failure(err))
+    session.out.tagged(cmd.tag, "NO", "Internal server error", "SERVERBUG")
+
+
+def _as_failure(err: Exception) -> Any:
+    from twisted.python.failure import Failure
+
+    return Failure(err, type(err), err.__traceback__)
+
+
+def _tagged_failure(session: Session, cmd: c.Command, err: CommandFailed) -> None:
+    session.out.tagged(cmd.tag, err.status, err.text, err.code, err.code_args)
+
+
+def _flush_updates(session: Session, cmd: c.Command, spec: Spec | None) -> None:
+    """Announce pending mailbox changes before the tagged reply (RFC 3501 §7)."""
+    view = session.view
+    if view is None:
+        return
+    if view.deleted:
+        raise_bye = Bye("Selected mailbox was deleted, have to disconnect")
+        session.out.untagged_status("BYE", raise_bye.text)
+        session.conn.close()
+        return
+    if view.has_pending():
+        allow_expunge = spec is None or not spec.uses_seqs
+        view.flush(session.out, allow_expunge, with_uid=getattr(cmd, "uid", False))

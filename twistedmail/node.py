@@ -1,0 +1,68 @@
+"""One mail node: its settings, its in-memory store, and how users log in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.cred.credentials import UsernamePassword
+from twisted.cred.portal import Portal
+from twisted.internet.defer import Deferred
+
+from twistedmail import demo
+from twistedmail.auth import IMailUser, PasswordChecker, Realm
+from twistedmail.config import NodeSettings
+from twistedmail.store import CreateAccount, MailStore
+
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo"
+
+
+def _avatar_name(login: tuple[Any, ...]) -> str:
+    """The user name of the avatar in a Portal.login result (interface, avatar, logout)."""
+    return str(login[1].name)
+
+
+class Node:
+    """A node: ``settings``, ``store`` (MailStore), ``portal`` (twisted.cred), ``reactor``.
+
+    The IMAP protocol reaches everything through the node it is given, and
+    schedules its timers on ``node.reactor`` (tests pass a ``task.Clock``).
+    """
+
+    def __init__(self, settings: NodeSettings | None = None, reactor: Any = None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.settings = settings if settings is not None else NodeSettings()
+        self.reactor = reactor
+        self.store = MailStore(self.settings.node_name, self.settings.uidvalidity_root)
+        self._checker = PasswordChecker()
+        self.portal = Portal(Realm(), [self._checker])
+        for name, password in self.settings.users.items():
+            self.add_user(name, password)
+        if self.settings.demo:
+            self.add_demo_account()
+
+    def add_user(self, name: str, password: str) -> None:
+        """Create an account (with its INBOX) that can log in with ``password``."""
+        if name not in self._checker.usernames():
+            self.store.apply(CreateAccount(name))
+        self._checker.add_user(name, password)
+
+    def add_demo_account(self) -> None:
+        """Account demo/demo with sample folders and messages."""
+        fresh = DEMO_USER not in self._checker.usernames()
+        self.add_user(DEMO_USER, DEMO_PASSWORD)
+        if fresh:
+            demo.populate(self.store, DEMO_USER)
+
+    def usernames(self) -> list[str]:
+        """The user names that can log in, sorted."""
+        return self._checker.usernames()
+
+    def authenticate(self, user: str, password: str) -> Deferred[str]:
+        """Fire with the canonical user name, or fail with UnauthorizedLogin."""
+        credentials = UsernamePassword(user.encode(), password.encode())
+        d = self.portal.login(credentials, None, IMailUser)
+        return d.addCallback(_avatar_name)

@@ -1,0 +1,201 @@
+"""The twistd service maker behind ``twistd clustermail`` (see tap/clustermail.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import endpoints
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import ILogObserver, Logger, formatEvent
+from twisted.python import failure, logfile, usage
+from zope.interface import implementer
+
+from twistedmail.config import DEFAULT_IMAP, ConfigError, NodeSettings, settings_from
+
+log = Logger()
+
+# Where the JSON log observer writes; set by Options when --log-format json is chosen.
+_json_log_target: str = "-"
+
+
+class Options(usage.Options):
+    """Command-line options of ``twistd clustermail``."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Run one twistedmail IMAP4 node, mail kept in memory.\n"
+        "Quick start: twistd -n clustermail --demo  (user demo, password demo, "
+        f"listening on {DEFAULT_IMAP}).\n"
+        "A TOML file (--config) can describe the node or a whole cluster; the options "
+        "below override it. Example: twistd -n clustermail --config cluster.toml --node node2 "
+        "--imap tcp:2143:interface=127.0.0.1"
+    )
+    optParameters = [
+        ["config", "c", None, "TOML config file, e.g. --config examples/cluster.toml"],
+        ["node", None, None, "Which [[node]] of the config to run, e.g. --node node2"],
+        [
+            "uidvalidity-root",
+            None,
+            None,
+            "UIDVALIDITY root byte 0-255, unique per cluster member (default 1), "
+            "e.g. --uidvalidity-root 2",
+        ],
+        ["max-line", None, None, "Longest command line in bytes (default 65536)"],
+        ["max-literal", None, None, "Largest literal in bytes (default 67108864 = 64 MiB)"],
+        ["log-format", None, None, "Log as 'text' (default) or 'json' (one JSON object a line)"],
+        ["tls-cert", None, None, "PEM certificate for STARTTLS, e.g. --tls-cert cert.pem"],
+        ["tls-key", None, None, "PEM private key for STARTTLS, e.g. --tls-key key.pem"],
+    ]
+    optFlags = [
+        ["demo", None, "Add account demo/demo with sample folders and messages"],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["imap"] = []
+        self["user"] = []
+        self.settings: NodeSettings | None = None
+
+    def opt_imap(self, endpoint: str) -> None:
+        """IMAP listener endpoint, repeatable (replaces the config's list), e.g. --imap tcp:1143:interface=127.0.0.1 or --imap ssl:1993:privateKey=key.pem"""  # noqa: E501
+        self["imap"].append(endpoint)
+
+    def opt_user(self, spec: str) -> None:
+        """Add an account NAME:PASSWORD (repeatable), e.g. --user alice:secret"""
+        self["user"].append(spec)
+
+    def postOptions(self) -> None:
+        try:
+            self.settings = settings_from(self)
+        except ConfigError as err:
+            raise usage.UsageError(str(err)) from None
+        if self.settings.log_format == "json":
+            self._use_json_logging()
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Parse; under twistd, a bad option ends the process with one line on stderr."""
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as err:
+            if self.parent is None:
+                raise
+            sys.stderr.write(f"clustermail: error: {err} (see: twistd clustermail --help)\n")
+            raise SystemExit(1) from None
+
+    def _use_json_logging(self) -> None:
+        """Ask twistd (the parent options) to log through our JSON observer."""
+        global _json_log_target
+        parent = self.parent
+        if parent is None or "logger" not in parent or parent["logger"] is not None:
+            return
+        target = parent.get("logfile") or ("-" if parent.get("nodaemon") else "twistd.log")
+        _json_log_target = target
+        parent["logger"] = f"{__name__}.json_log_observer"
+
+
+def json_log_observer() -> ILogObserver:
+    """twistd ``--logger`` factory: one JSON object a line, to stdout or the logfile."""
+    out: Any = sys.stdout
+    if _json_log_target != "-":
+        out = logfile.LogFile.fromFullPath(_json_log_target)
+    return JSONLineObserver(out)
+
+
+@implementer(ILogObserver)
+class JSONLineObserver:
+    """Writes each log event as ``{"time", "level", "namespace", "text"[, "traceback"]}``."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        level = event.get("log_level")
+        record = {
+            "time": datetime.fromtimestamp(event.get("log_time", 0), UTC).isoformat(),
+            "level": getattr(level, "name", "info"),
+            "namespace": event.get("log_namespace", "-"),
+            "text": formatEvent(event),
+        }
+        if "log_failure" in event:
+            record["traceback"] = event["log_failure"].getTraceback()
+        self.out.write(json.dumps(record) + "\n")
+        self.out.flush()
+
+
+class IMAPListener(service.Service):
+    """Listens on one endpoint string; logs the address actually bound."""
+
+    def __init__(self, description: str, factory: Any, reactor: Any) -> None:
+        self.description = description
+        self.factory = factory
+        self.reactor = reactor
+        self.port: IListeningPort | None = None
+        self._listening: Deferred[Any] | None = None
+        self._error: str | None = None
+
+    def privilegedStartService(self) -> None:
+        self._listen()
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        self._listen()
+        super().startService()
+
+    def _listen(self) -> None:
+        if self._listening is not None:
+            return
+        endpoint = endpoints.serverFromString(self.reactor, self.description)
+        self._listening = endpoint.listen(self.factory)
+        self._listening.addCallbacks(self._bound, self._cannot_listen)
+        if self._error is not None:  # most endpoints fail synchronously, e.g. port in use
+            raise SystemExit(f"clustermail: error: {self._error}")
+
+    def _cannot_listen(self, reason: failure.Failure) -> None:
+        self._error = f"cannot listen on {self.description}: {reason.getErrorMessage()}"
+        if self.running:
+            log.critical("{error}", error=self._error)
+            self.reactor.stop()
+
+    def _bound(self, port: IListeningPort) -> IListeningPort:
+        self.port = port
+        address: Any = port.getHost()
+        host = getattr(address, "host", None)
+        where = f"{host}:{address.port}" if host is not None else str(address)
+        log.info("IMAP listening on {where} ({endpoint})", where=where, endpoint=self.description)
+        return port
+
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        port, self.port, self._listening = self.port, None, None
+        if port is None:
+            return None
+        return port.stopListening()
+
+
+def makeService(options: Options | dict[str, Any]) -> service.MultiService:
+    """Build the node and one IMAP listener per configured endpoint."""
+    from twisted.internet import reactor
+
+    from twistedmail.imap.protocol import IMAPFactory
+    from twistedmail.node import Node
+
+    settings = getattr(options, "settings", None) or settings_from(options)
+    node = Node(settings, reactor=reactor)
+    top = service.MultiService()
+    factory = IMAPFactory(node)
+    for description in settings.imap_endpoints:
+        IMAPListener(description, factory, reactor).setServiceParent(top)
+    log.info(
+        "clustermail node {name} (uidvalidity root {root}) with {n} account(s)",
+        name=settings.node_name,
+        root=settings.uidvalidity_root,
+        n=len(node.usernames()),
+    )
+    if not node.usernames():
+        log.warn("no accounts: nobody can log in; add --user NAME:PASSWORD or --demo")
+    return top

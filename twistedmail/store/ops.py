@@ -1,0 +1,331 @@
+"""Ops: every mutation of the store, as a typed, frozen, serialisable value.
+
+``MailStore.apply(op)`` is the only way to change the store; the same op stream
+will later be shipped to peers.  ``op.to_dict()`` is JSON-safe (bytes as
+base64, frozensets as sorted lists, datetimes as ISO 8601, tuples as lists) and
+``op_from_dict(d)`` rebuilds an equal op.
+
+Invariants:
+- Ops are immutable and self-contained: applying one never needs randomness or
+  the clock (ids and dates are chosen when the op is built, e.g. by
+  ``CreateMailbox.new`` / ``Append.new``), so equal stores + equal ops give
+  equal results.
+- Fields are normalised on construction: ``uids`` ascending and unique,
+  ``flags`` a frozenset of non-empty str, ``internaldate`` timezone-aware.
+- Single-node ops (StoreFlags, Expunge, Copy) name messages by local UID; the
+  cluster milestone translates them to instance ids.  Mailboxes are named by
+  (user, name); the mailbox UUID travels in CreateMailbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .mailstore import MailStore
+
+STORE_MODES = ("add", "remove", "replace")
+
+
+class Op:
+    """Base class of every op; subclasses register under their class name."""
+
+    __slots__ = ()
+    registry: ClassVar[dict[str, type[Op]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Op.registry[cls.__name__] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict; ``op_from_dict`` inverts it."""
+        out: dict[str, Any] = {"op": type(self).__name__}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            codec = _CODECS.get(f.name)
+            out[f.name] = codec[0](value) if codec and value is not None else value
+        return out
+
+
+def op_from_dict(d: dict[str, Any]) -> Op:
+    """Rebuild the op ``to_dict`` produced; ``ValueError`` if malformed."""
+    try:
+        cls = Op.registry[d["op"]]
+    except (KeyError, TypeError):
+        raise ValueError(f"not an op: {d!r:.200}") from None
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in d:
+            continue  # let the dataclass apply its default (or complain)
+        value = d[f.name]
+        codec = _CODECS.get(f.name)
+        kwargs[f.name] = codec[1](value) if codec and value is not None else value
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"bad {d['op']} op: {e}") from None
+
+
+# --- field normalisation -------------------------------------------------------
+
+
+def _set(op: Op, name: str, value: object) -> None:
+    object.__setattr__(op, name, value)
+
+
+def _uids(values: Iterable[int]) -> tuple[int, ...]:
+    out = tuple(sorted(set(values)))
+    if out and (out[0] < 1 or not all(type(u) is int for u in out)):
+        raise ValueError("uids must be positive ints")
+    return out
+
+
+def _flags(values: Iterable[str]) -> frozenset[str]:
+    out = values if isinstance(values, frozenset) else frozenset(values)
+    for flag in out:
+        if not isinstance(flag, str) or not flag:
+            raise ValueError(f"flag must be a non-empty str, got {flag!r}")
+    return out
+
+
+def _str(op: Op, *names: str) -> None:
+    for name in names:
+        if not isinstance(getattr(op, name), str):
+            raise ValueError(f"{type(op).__name__}.{name} must be a str")
+
+
+def _aware(when: datetime.datetime) -> datetime.datetime:
+    if not isinstance(when, datetime.datetime) or when.tzinfo is None:
+        raise ValueError("internaldate must be a timezone-aware datetime")
+    return when
+
+
+# --- ops -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAccount(Op):
+    """Create the account and its INBOX; a no-op if it exists."""
+
+    user: str
+
+    def __post_init__(self) -> None:
+        _str(self, "user")
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAccount(Op):
+    """Delete the account, every mailbox and subscription (UIDVALIDITY
+    history is kept, so a re-created account gets larger values)."""
+
+    user: str
+
+    def __post_init__(self) -> None:
+        _str(self, "user")
+
+
+@dataclass(frozen=True, slots=True)
+class CreateMailbox(Op):
+    """CREATE (RFC 3501 §6.3.3), creating missing superiors too.
+
+    Superiors get ids derived from ``mailbox_id`` (uuid5), so apply stays
+    deterministic."""
+
+    user: str
+    name: str
+    mailbox_id: str
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "name", "mailbox_id")
+
+    @classmethod
+    def new(cls, user: str, name: str) -> CreateMailbox:
+        """An op with a fresh random mailbox id."""
+        return cls(user, name, uuid.uuid4().hex)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMailbox(Op):
+    """DELETE (RFC 3501 §6.3.4): the mailbox and its messages; inferiors stay."""
+
+    user: str
+    name: str
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class RenameMailbox(Op):
+    """RENAME (RFC 3501 §6.3.5), inferiors included; RENAME INBOX moves its
+    messages to a new mailbox.  Mailboxes the rename creates (missing
+    superiors, the INBOX target) get ids derived from ``id_seed``; when it is
+    empty, from (user, old, new)."""
+
+    user: str
+    old: str
+    new: str
+    id_seed: str = ""
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "old", "new", "id_seed")
+
+    @classmethod
+    def fresh(cls, user: str, old: str, new: str) -> RenameMailbox:
+        """An op with a random id seed."""
+        return cls(user, old, new, uuid.uuid4().hex)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe(Op):
+    """SUBSCRIBE (RFC 3501 §6.3.6); the mailbox need not exist."""
+
+    user: str
+    name: str
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe(Op):
+    """UNSUBSCRIBE (RFC 3501 §6.3.7); a no-op if not subscribed."""
+
+    user: str
+    name: str
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class Append(Op):
+    """APPEND (RFC 3501 §6.3.11) of one message, identified cluster-wide by
+    ``instance_id`` = (origin node, origin sequence)."""
+
+    user: str
+    mailbox: str
+    data: bytes
+    flags: frozenset[str]
+    internaldate: datetime.datetime
+    instance_id: tuple[str, int]
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "mailbox")
+        if not isinstance(self.data, bytes):
+            _set(self, "data", bytes(self.data))
+        _set(self, "flags", _flags(self.flags))
+        _aware(self.internaldate)
+        node, seq = self.instance_id
+        if not isinstance(node, str) or type(seq) is not int:
+            raise ValueError("instance_id must be (str, int)")
+        if type(self.instance_id) is not tuple:
+            _set(self, "instance_id", (node, seq))
+
+    @classmethod
+    def new(
+        cls,
+        store: MailStore,
+        user: str,
+        mailbox: str,
+        data: bytes,
+        flags: Iterable[str] = (),
+        internaldate: datetime.datetime | None = None,
+    ) -> Append:
+        """An op with the store's next instance id; internaldate defaults to
+        the store clock's now, whole seconds, UTC."""
+        if internaldate is None:
+            now = int(store.clock())
+            internaldate = datetime.datetime.fromtimestamp(now, datetime.UTC)
+        return cls(user, mailbox, data, frozenset(flags), internaldate, store.next_instance_id())
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFlags(Op):
+    """STORE (RFC 3501 §6.4.6): ``mode`` is "add" (+FLAGS), "remove" (-FLAGS) or
+    "replace" (FLAGS).  With ``unchangedsince`` (RFC 7162 §3.2), messages
+    whose modseq is above it are left alone and reported in ``StoreFailed``."""
+
+    user: str
+    mailbox: str
+    uids: tuple[int, ...]
+    mode: str
+    flags: frozenset[str]
+    unchangedsince: int | None = None
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "mailbox")
+        if self.mode not in STORE_MODES:
+            raise ValueError(f"mode must be one of {STORE_MODES}, got {self.mode!r}")
+        _set(self, "uids", _uids(self.uids))
+        _set(self, "flags", _flags(self.flags))
+        if self.unchangedsince is not None and type(self.unchangedsince) is not int:
+            raise ValueError("unchangedsince must be an int or None")
+
+
+@dataclass(frozen=True, slots=True)
+class Expunge(Op):
+    """Remove the named messages (the IMAP layer picks the \\Deleted ones)."""
+
+    user: str
+    mailbox: str
+    uids: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "mailbox")
+        _set(self, "uids", _uids(self.uids))
+
+
+@dataclass(frozen=True, slots=True)
+class Copy(Op):
+    """COPY (RFC 3501 §6.4.7) or, with ``move``, MOVE (RFC 6851): copy then
+    expunge from ``src`` in one step.  UIDs absent from ``src`` are skipped."""
+
+    user: str
+    src: str
+    uids: tuple[int, ...]
+    dst: str
+    move: bool = False
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "src", "dst")
+        _set(self, "uids", _uids(self.uids))
+        if type(self.move) is not bool:
+            raise ValueError("move must be a bool")
+
+
+@dataclass(frozen=True, slots=True)
+class Regenerate(Op):
+    """``convert -e``: new UIDVALIDITY, messages renumbered 1..n in order."""
+
+    user: str
+    mailbox: str
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "mailbox")
+
+
+# --- serialisation codecs, by field name ---------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+_Codec = tuple[Callable[[Any], Any], Callable[[Any], Any]]
+_CODECS: dict[str, _Codec] = {
+    "data": (_b64, _unb64),
+    "flags": (sorted, frozenset),
+    "internaldate": (datetime.datetime.isoformat, datetime.datetime.fromisoformat),
+    "instance_id": (list, tuple),
+    "uids": (list, tuple),
+}
