@@ -15,6 +15,7 @@ PORT ?= 1143
 PYTEST_ARGS ?=
 BENCH ?= ../shared/bench/compare.sh
 BENCH_ARGS ?= --quick
+BENCH_PORT ?= 21144
 
 .PHONY: run test lint bench install dist-check clean
 
@@ -53,11 +54,13 @@ lint: $(STAMP)
 
 # Benchmark: start a node with a bench user, run the shared comparison against it.
 bench: $(STAMP)
-	@test -x $(BENCH) || test -f $(BENCH) || { echo "no $(BENCH): nothing to compare"; exit 0; }
-	@$(BIN)/twistd --nodaemon --pidfile= clustermail --imap tcp:21144:interface=127.0.0.1 \
-	  --user bench:benchpw > /tmp/twistedmail-bench.log 2>&1 & pid=$$!; \
-	  trap "kill $$pid 2>/dev/null" EXIT; sleep 2; \
-	  bash $(BENCH) --port 21144 --user bench --password benchpw --pid $$pid $(BENCH_ARGS)
+	@if [ ! -f $(BENCH) ]; then echo "no $(BENCH): nothing to compare"; exit 0; fi; \
+	$(BIN)/twistd --nodaemon --pidfile= clustermail \
+	  --imap tcp:$(BENCH_PORT):interface=127.0.0.1 --user bench:benchpw \
+	  > $(VENV)/bench-node.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null' EXIT; \
+	for i in $$(seq 150); do grep -q 'IMAP listening' $(VENV)/bench-node.log && break; sleep 0.1; done; \
+	bash $(BENCH) --port $(BENCH_PORT) --user bench --password benchpw --pid $$pid $(BENCH_ARGS)
 
 # Check packaging: a non-editable install into a throwaway venv ships the dropin
 # as twisted/plugins/clustermail.py (and no twisted/__init__.py of ours).
@@ -68,6 +71,10 @@ dist-check:
 	cd /tmp && /tmp/twistedmail-dist-check/bin/python -c 'import twisted.plugins.clustermail as m, sys; print(m.__file__)'
 	cd /tmp && /tmp/twistedmail-dist-check/bin/twistd clustermail --help | head -3
 	cd /tmp && /tmp/twistedmail-dist-check/bin/twistd web --help | head -1
+	! grep -E '^twisted/(plugins/)?__init__\.py' \
+	  /tmp/twistedmail-dist-check/lib/python3*/site-packages/twistedmail-*.dist-info/RECORD
+	cd /tmp && timeout 10 /tmp/twistedmail-dist-check/bin/twistd -n --pidfile= clustermail \
+	  --imap tcp:0:interface=127.0.0.1 --demo | grep -m1 'IMAP listening on'
 	rm -rf /tmp/twistedmail-dist-check
 
 clean:

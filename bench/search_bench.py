@@ -155,11 +155,14 @@ def main(argv: list[str]) -> None:
         ("SENTON 5-Jan-2024", SearchKey("SENTON", (datetime.date(2024, 1, 5),))),
         (
             "FLAGGED SINCE NOT FROM",
-            SearchKey("AND", (
-                SearchKey("FLAGGED"),
-                SearchKey("SINCE", (datetime.date(1994, 2, 1),)),
-                SearchKey("NOT", (SearchKey("FROM", (b"Smith",)),)),
-            )),
+            SearchKey(
+                "AND",
+                (
+                    SearchKey("FLAGGED"),
+                    SearchKey("SINCE", (datetime.date(1994, 2, 1),)),
+                    SearchKey("NOT", (SearchKey("FROM", (b"Smith",)),)),
+                ),
+            ),
         ),
     ]
     for name, key in cases:

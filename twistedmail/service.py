@@ -37,7 +37,12 @@ class Options(usage.Options):
     )
     optParameters = [
         ["config", "c", None, "TOML config file, e.g. --config examples/cluster.toml"],
-        ["node", None, None, "Which [[node]] of the config to run, e.g. --node node2"],
+        [
+            "node",
+            None,
+            None,
+            "Which [[node]] of the config to run (or the node's name), e.g. --node node2",
+        ],
         [
             "uidvalidity-root",
             None,

@@ -98,3 +98,12 @@ def test_idle_bad_terminator(loaded):
     loaded.send(b"STOP")
     assert loaded.read_line().startswith(b"i1 BAD")
     loaded.ok("NOOP")
+
+
+def test_idle_and_done_in_one_packet(loaded):
+    """`IDLE` and `DONE` pipelined in one write still end the IDLE cleanly."""
+    loaded.ok("SELECT INBOX")
+    loaded.send_raw(b"i1 IDLE\r\nDONE\r\ni2 NOOP\r\n")
+    assert loaded.read_line().startswith(b"+")
+    assert loaded.read_line().startswith(b"i1 OK")
+    assert loaded.read_line().startswith(b"i2 OK")

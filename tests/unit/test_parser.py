@@ -382,6 +382,16 @@ def test_table(wire: bytes, expected: Command | Err) -> None:
         assert parse(wire) == expected
 
 
+def test_memoised_fetch_lists_keep_per_request_fields() -> None:
+    """Repeating an attribute list reuses its parse but never the tag, set or UID flag."""
+    first = parse(b"a FETCH 1 (FLAGS UID) (CHANGEDSINCE 7)")
+    second = parse(b"b UID FETCH 2:* (FLAGS UID) (CHANGEDSINCE 7)")
+    assert first == Fetch("a", seq(1), (FLAGS, att("UID")), changedsince=7)
+    assert second == Fetch("b", seq((2, STAR)), (FLAGS, att("UID")), uid=True, changedsince=7)
+    with pytest.raises(ParseError, match="Unexpected extra"):
+        parse(b"c FETCH 1 (FLAGS UID) (CHANGEDSINCE 7) x")
+
+
 def test_error_message_is_printable_ascii() -> None:
     """Echoed error text never carries CR, LF or 8-bit bytes."""
     with pytest.raises(ParseError) as info:

@@ -100,8 +100,11 @@ def test_check_charset_rejects_others_with_badcharset() -> None:
 # --- flags ---------------------------------------------------------------------
 
 FLAG_KEYS = [
-    ("ANSWERED", "\\Answered"), ("DELETED", "\\Deleted"), ("DRAFT", "\\Draft"),
-    ("FLAGGED", "\\Flagged"), ("SEEN", "\\Seen"),
+    ("ANSWERED", "\\Answered"),
+    ("DELETED", "\\Deleted"),
+    ("DRAFT", "\\Draft"),
+    ("FLAGGED", "\\Flagged"),
+    ("SEEN", "\\Seen"),
 ]
 
 
@@ -175,7 +178,7 @@ def test_uid_set_star_is_largest_uid() -> None:
 
 
 def test_saved_result_matches_saved_uids() -> None:
-    """"$" (RFC 5182) matches the saved UIDs for both SEQSET and UID keys."""
+    """ "$" (RFC 5182) matches the saved UIDs for both SEQSET and UID keys."""
     msgs = _numbered(4)
     ctx = ctx_for(msgs, saved=frozenset({20, 40, 99}))
     assert uids(K("SEQSET", seqset(saved=True)), msgs, ctx) == [20, 40]
@@ -184,8 +187,13 @@ def test_saved_result_matches_saved_uids() -> None:
 
 
 @given(
-    st.lists(st.tuples(st.sampled_from([STAR, 1, 2, 3, 5, 8, 13, 40]),
-                       st.sampled_from([STAR, 1, 4, 6, 9, 21, 50])), max_size=8),
+    st.lists(
+        st.tuples(
+            st.sampled_from([STAR, 1, 2, 3, 5, 8, 13, 40]),
+            st.sampled_from([STAR, 1, 4, 6, 9, 21, 50]),
+        ),
+        max_size=8,
+    ),
     st.integers(0, 60),
 )
 def test_number_matcher_agrees_with_sequence_set(
@@ -262,8 +270,10 @@ HEADERS = mail(
 @pytest.mark.parametrize(
     ("op", "hit", "miss"),
     [
-        ("FROM", b"SMITH", b"bob"), ("TO", b"bob@EXAMPLE", b"alice"),
-        ("CC", b"carol", b"dave"), ("BCC", b"Dave@", b"carol"),
+        ("FROM", b"SMITH", b"bob"),
+        ("TO", b"bob@EXAMPLE", b"alice"),
+        ("CC", b"carol", b"dave"),
+        ("BCC", b"Dave@", b"carol"),
         ("SUBJECT", b"quarterly rep", b"annual"),
     ],
 )
@@ -396,8 +406,13 @@ def test_base64_body_text_found_by_body_and_text() -> None:
 def test_quoted_printable_soft_breaks_are_decoded() -> None:
     """Quoted-printable soft line breaks do not hide words."""
     body = "Say hel=\r\nlo to Z=C3=BCrich\r\n"
-    msg = Msg(data=mail("Content-Type: text/plain; charset=utf-8",
-                        "Content-Transfer-Encoding: quoted-printable", body=body))
+    msg = Msg(
+        data=mail(
+            "Content-Type: text/plain; charset=utf-8",
+            "Content-Transfer-Encoding: quoted-printable",
+            body=body,
+        )
+    )
     assert matches(K("BODY", b"hello"), msg)
     assert matches(K("BODY", "zürich".encode()), msg)
 
@@ -465,8 +480,12 @@ def test_rfc3501_example() -> None:
         Msg(uid=1, flags=frozenset({"\\Flagged"}), internaldate=feb94, data=mail("From: Jones")),
         Msg(uid=2, flags=frozenset({"\\Flagged"}), internaldate=feb94, data=mail("From: SMITH")),
         Msg(uid=3, internaldate=feb94, data=mail("From: Jones")),
-        Msg(uid=4, flags=frozenset({"\\Flagged"}), data=mail("From: Jones"),
-            internaldate=dt.datetime(1994, 1, 31, 23, 0, tzinfo=PST)),
+        Msg(
+            uid=4,
+            flags=frozenset({"\\Flagged"}),
+            data=mail("From: Jones"),
+            internaldate=dt.datetime(1994, 1, 31, 23, 0, tzinfo=PST),
+        ),
     ]
     key = K("AND", K("FLAGGED"), K("SINCE", dt.date(1994, 2, 1)), K("NOT", K("FROM", b"Smith")))
     assert uids(key, msgs) == [1]
@@ -481,8 +500,14 @@ def test_search_keeps_input_order() -> None:
 @pytest.mark.parametrize(
     "key",
     [
-        K("NOSUCHKEY"), K("NOT"), K("OR", K("ALL")), K("LARGER", "ten"),
-        K("UID", "1:2"), K("SEEN", 1), K("BEFORE", "1-Jan-2024"), K("AND", "ALL"),
+        K("NOSUCHKEY"),
+        K("NOT"),
+        K("OR", K("ALL")),
+        K("LARGER", "ten"),
+        K("UID", "1:2"),
+        K("SEEN", 1),
+        K("BEFORE", "1-Jan-2024"),
+        K("AND", "ALL"),
     ],
 )
 def test_malformed_key_trees_raise_search_error(key: SearchKey) -> None:
@@ -535,24 +560,39 @@ def test_lf_only_message() -> None:
 
 
 ALL_KEYS = [
-    K("ALL"), K("NEW"), K("OLD"), K("KEYWORD", "k"), K("LARGER", 3), K("MODSEQ", 1),
-    K("SEQSET", seqset((1, STAR))), K("UID", seqset((STAR, 2))),
-    K("BEFORE", dt.date(2024, 1, 1)), K("SENTON", dt.date(2024, 1, 1)),
-    K("SENTBEFORE", dt.date(2024, 1, 1)), K("SENTSINCE", dt.date(1990, 1, 1)),
-    K("OLDER", 5), K("YOUNGER", 5),
-    K("FROM", b"x"), K("SUBJECT", "ü".encode()), K("HEADER", "X-A", b""),
+    K("ALL"),
+    K("NEW"),
+    K("OLD"),
+    K("KEYWORD", "k"),
+    K("LARGER", 3),
+    K("MODSEQ", 1),
+    K("SEQSET", seqset((1, STAR))),
+    K("UID", seqset((STAR, 2))),
+    K("BEFORE", dt.date(2024, 1, 1)),
+    K("SENTON", dt.date(2024, 1, 1)),
+    K("SENTBEFORE", dt.date(2024, 1, 1)),
+    K("SENTSINCE", dt.date(1990, 1, 1)),
+    K("OLDER", 5),
+    K("YOUNGER", 5),
+    K("FROM", b"x"),
+    K("SUBJECT", "ü".encode()),
+    K("HEADER", "X-A", b""),
     K("HEADER", "Content-Type", b"text"),
-    K("BODY", b"body"), K("BODY", "ü".encode()), K("TEXT", b"=?"), K("TEXT", b"\xff"),
-    K("TEXT", b"123"), K("OR", K("TEXT", b"a"), K("NOT", K("BODY", b"b"))),
+    K("BODY", b"body"),
+    K("BODY", "ü".encode()),
+    K("TEXT", b"=?"),
+    K("TEXT", b"\xff"),
+    K("TEXT", b"123"),
+    K("OR", K("TEXT", b"a"), K("NOT", K("BODY", b"b"))),
 ]
 
-HEADERISH = st.sampled_from([
-    b"Subject: ", b"From: ", b"Date: ", b"To: ", b"X-A:", b"\r\n", b"\n", b"\r\n\r\n", b"\n\n",
-    b" ", b"\t", b":", b"=?utf-8?q?", b"=?utf-8?b?", b"?=", b"=C3=BC", b"\xc3\xbc", b"\xff",
-    b"Content-Type: text/plain; charset=", b"multipart/mixed; boundary=b", b"--b",
-    b"Content-Transfer-Encoding: ", b"base64", b"quoted-printable", b"utf-8", b"latin1",
-    b"Mon, 1 Jan 2024 10:00:00 +0100", b"abc", b"=", b"==", b"\x00",
-])
+# Fragments that steer random messages into header/MIME/encoded-word code paths.
+HEADERISH = st.sampled_from(
+    b"Subject: |From: |Date: |To: |X-A:|\r\n|\n|\r\n\r\n|\n\n| |\t|:|=?utf-8?q?|=?utf-8?b?|?="
+    b"|=C3=BC|\xc3\xbc|\xff|Content-Type: text/plain; charset=|multipart/mixed; boundary=b"
+    b"|--b|Content-Transfer-Encoding: |base64|quoted-printable|utf-8|latin1|abc|=|==|\x00"
+    b"|Mon, 1 Jan 2024 10:00:00 +0100".split(b"|")
+)
 MESSAGES = st.one_of(st.binary(max_size=400), st.lists(HEADERISH, max_size=40).map(b"".join))
 
 

@@ -219,6 +219,23 @@ def test_create_reused_id_raises() -> None:
         store.apply(CreateMailbox("alice", "b", op.mailbox_id))
 
 
+def test_mailbox_ids_are_never_reused() -> None:
+    """A deleted mailbox's id stays retired: explicit reuse is refused and a
+    re-created account's INBOX gets a different id (RFC 8474 MAILBOXID)."""
+    store = new_store()
+    op = CreateMailbox.new("alice", "a")
+    store.apply(op)
+    store.apply(DeleteMailbox("alice", "a"))
+    with pytest.raises(MailboxExists):
+        store.apply(CreateMailbox("alice", "a", op.mailbox_id))
+    inbox_id = store.mailbox("alice", "INBOX").id
+    store.apply(DeleteAccount("alice"))
+    store.apply(CreateAccount("alice"))
+    assert store.mailbox("alice", "INBOX").id != inbox_id
+    with pytest.raises(ValueError):
+        CreateMailbox("alice", "a", "")
+
+
 def test_create_trailing_delimiter_is_stripped() -> None:
     """CREATE "foo/" creates "foo" (RFC 3501 §6.3.3)."""
     store = new_store()

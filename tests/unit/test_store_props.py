@@ -149,12 +149,15 @@ class StoreMachine(RuleBasedStateMachine):
             if isinstance(change, MailboxRegenerated):
                 self.generation[change.mailbox_id] += 1
 
-    def pick(self, data: st.DataObject) -> tuple[str, str]:
-        """Mostly an existing (user, mailbox name); sometimes anything."""
-        store = self.store
-        live = [(u, b.name) for u in store.users() for b in store.mailboxes(u)]
-        if live and data.draw(st.integers(0, 5)):
-            return data.draw(st.sampled_from(live))
+    def pick(self, data: st.DataObject, full: bool = False) -> tuple[str, str]:
+        """Mostly an existing (user, mailbox name), one with messages if ``full``;
+        sometimes anything."""
+        boxes = [b for u in self.store.users() for b in self.store.mailboxes(u)]
+        if full and any(boxes) and data.draw(st.integers(0, 5)) > 0:
+            boxes = [b for b in boxes if len(b)]
+        if boxes and data.draw(st.integers(0, 5)) > 0:
+            box = data.draw(st.sampled_from(boxes))
+            return box.user, box.name
         return data.draw(USERS), data.draw(NAMES)
 
     def uids(self, data: st.DataObject, user: str, name: str) -> tuple[int, ...]:
@@ -186,13 +189,13 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(data=st.data(), new=NAMES, seed=st.sampled_from(["", "s"]))
     def rename(self, data: st.DataObject, new: str, seed: str) -> None:
-        self.do(RenameMailbox(*self.pick(data), new, seed))
+        self.do(RenameMailbox(*self.pick(data, full=True), new, seed))
 
     @rule(user=USERS, name=NAMES, on=st.booleans())
     def subscription(self, user: str, name: str, on: bool) -> None:
         self.do(Subscribe(user, name) if on else Unsubscribe(user, name))
 
-    @rule(data=st.data(), bodies=st.lists(DATA, min_size=1, max_size=4), flags=FLAGS, when=DATES)
+    @rule(data=st.data(), bodies=st.lists(DATA, min_size=1, max_size=6), flags=FLAGS, when=DATES)
     def append(
         self, data: st.DataObject, bodies: list[bytes], flags: frozenset[str], when: Any
     ) -> None:
@@ -208,23 +211,23 @@ class StoreMachine(RuleBasedStateMachine):
         since=st.none() | st.integers(0, 30),
     )
     def store_flags(self, data: st.DataObject, mode: str, flags: Any, since: Any) -> None:
-        user, name = self.pick(data)
+        user, name = self.pick(data, full=True)
         self.do(StoreFlags(user, name, self.uids(data, user, name), mode, flags, since))
 
     @rule(data=st.data())
     def expunge(self, data: st.DataObject) -> None:
-        user, name = self.pick(data)
+        user, name = self.pick(data, full=True)
         self.do(Expunge(user, name, self.uids(data, user, name)))
 
     @rule(data=st.data(), move=st.booleans())
     def copy(self, data: st.DataObject, move: bool) -> None:
-        user, src = self.pick(data)
+        user, src = self.pick(data, full=True)
         dst = data.draw(st.sampled_from(_VALID)) if data.draw(st.booleans()) else src
         self.do(Copy(user, src, self.uids(data, user, src), dst, move))
 
     @rule(data=st.data())
     def regenerate(self, data: st.DataObject) -> None:
-        self.do(Regenerate(*self.pick(data)))
+        self.do(Regenerate(*self.pick(data, full=True)))
 
     @rule(seconds=st.sampled_from([0, 1, 30, 60, 3600]))
     def tick(self, seconds: int) -> None:

@@ -76,8 +76,25 @@ def test_random_fragmentation(cuts: list[int]) -> None:
 
 
 TOKENS = [
-    b"a ", b"t7 ", b"NOOP", b"{3}", b"{0}", b"{5+}", b"~{2}", b"{40+}", b"{9999}", b"\r\n",
-    b"\n", b"\r", b"x" * 30, b"t" * 140, b" ", b"}", b"{", b"+", b"~",
+    b"a ",
+    b"t7 ",
+    b"NOOP",
+    b"{3}",
+    b"{0}",
+    b"{5+}",
+    b"~{2}",
+    b"{40+}",
+    b"{9999}",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"x" * 30,
+    b"t" * 140,
+    b" ",
+    b"}",
+    b"{",
+    b"+",
+    b"~",
 ]
 
 
@@ -138,7 +155,9 @@ def test_malformed_markers_are_text() -> None:
     """Non-numeric or oversized digit strings are not literal markers."""
     events = feed_all([b"a X {}\r\nb X {1a}\r\nc X {%s}\r\n" % (b"9" * 21)])
     assert [e.line for e in events if isinstance(e, Request)] == [
-        b"a X {}", b"b X {1a}", b"c X {" + b"9" * 21 + b"}",
+        b"a X {}",
+        b"b X {1a}",
+        b"c X {" + b"9" * 21 + b"}",
     ]
 
 
@@ -160,8 +179,15 @@ def test_empty_lines_are_ignored() -> None:
 
 @pytest.mark.parametrize(
     ("line", "tag"),
-    [(b"a1 NOOP", "a1"), (b"NOOP", "NOOP"), (b"+ NOOP", None), (b"a{ NOOP", None),
-     (b" NOOP", None), (b"t]x NOOP", "t]x"), (b"\xc3\xa9 NOOP", None)],
+    [
+        (b"a1 NOOP", "a1"),
+        (b"NOOP", "NOOP"),
+        (b"+ NOOP", None),
+        (b"a{ NOOP", None),
+        (b" NOOP", None),
+        (b"t]x NOOP", "t]x"),
+        (b"\xc3\xa9 NOOP", None),
+    ],
 )
 def test_tag_best_effort(line: bytes, tag: str | None) -> None:
     """Request.tag is the first token when it is a valid RFC 3501 tag, else None."""
@@ -250,7 +276,8 @@ def test_literal_limit_is_per_command_total() -> None:
     """max_literal bounds the sum of one command's literals."""
     stream = b"a LOGIN {6+}\r\nabcdef {6+}\r\nghijkl\r\nb NOOP\r\n"
     assert feed_all([stream], max_literal=10) == [
-        LiteralTooBig("a", 6, False), Request("b", b"b NOOP"),
+        LiteralTooBig("a", 6, False),
+        Request("b", b"b NOOP"),
     ]
 
 
@@ -260,7 +287,8 @@ def test_literal_minus_without_literal_plus() -> None:
     assert small == [Request("a", b"a LOGIN {1+}\r\n {1+}\r\n", (b"u", b"p"))]
     big = b"a APPEND INBOX {4097+}\r\n" + b"z" * 4097 + b"\r\nb NOOP\r\n"
     assert feed_all([big], literal_plus=False) == [
-        LiteralTooBig("a", 4097, False), Request("b", b"b NOOP"),
+        LiteralTooBig("a", 4097, False),
+        Request("b", b"b NOOP"),
     ]
     assert feed_all([big])[0] == Request("a", b"a APPEND INBOX {4097+}\r\n", (b"z" * 4097,))
 
@@ -273,7 +301,10 @@ def test_line_mode_returns_raw_lines() -> None:
     r = Receiver()
     r.line_mode = True
     assert r.feed(b"dGVzdA==\r\nabc {3}\r\n\r\nDONE\n") == [
-        RawLine(b"dGVzdA=="), RawLine(b"abc {3}"), RawLine(b""), RawLine(b"DONE"),
+        RawLine(b"dGVzdA=="),
+        RawLine(b"abc {3}"),
+        RawLine(b""),
+        RawLine(b"DONE"),
     ]
 
 

@@ -35,7 +35,7 @@ def split_header(raw: bytes, start: int, limit: int) -> tuple[int, int]:
     if first == 13 and raw.startswith(b"\r\n", start) and start + 2 <= limit:
         return start, start + 2
     crlf = raw.find(b"\n\r\n", start, limit)
-    lf = raw.find(b"\n\n", start, limit)
+    lf = raw.find(b"\n\n", start, limit if crlf < 0 else crlf + 2)
     if lf >= 0 and (crlf < 0 or lf < crlf):
         return lf + 1, lf + 2
     if crlf >= 0:

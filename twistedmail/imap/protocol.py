@@ -118,10 +118,15 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         self.resetTimeout()
         if self.closing:
             return
-        for event in self.receiver.feed(data):
+        receiver = self.receiver
+        receiver.push(data)
+        # One event at a time: a handler may switch the receiver to line mode
+        # (AUTHENTICATE, IDLE) before the next pipelined line is read.
+        while not (self.tls_pending or self.closing):
+            event = receiver.next_event()
+            if event is None:
+                break
             self._event(event)
-            if self.tls_pending or self.closing:
-                break  # RFC 3501 §6.2.1: discard anything sent before TLS starts
         self.push()
 
     def connectionLost(self, reason: object = None) -> None:
@@ -206,8 +211,7 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         context = context_for(self.node.settings)
         if context is None or self.transport is None:
             return
-        self.receiver = Receiver(max_line=self.node.settings.max_line,
-                                 max_literal=self.node.settings.max_literal)
+        self.receiver.reset()  # RFC 3501 §6.2.1: discard anything sent before TLS starts
         self.transport.startTLS(context)
         self.tls_active = True
 

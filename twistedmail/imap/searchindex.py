@@ -183,13 +183,12 @@ def sent_date(values: list[bytes]) -> datetime.date:
 # --- decoded text (for non-ASCII and transfer-encoded content) ---------------
 
 
-def needs_decoding(data: bytes, low: bytes) -> bool:
-    """Cheap over-approximation: could decoding reveal text the raw bytes hide?
+def body_needs_decoding(data: bytes, low: bytes) -> bool:
+    """Cheap over-approximation: might a text part be encoded or 8-bit?
 
-    ``low`` is ``data.lower()``, which the caller computed for the raw search."""
-    if not data.isascii() or b"=?" in low:
-        return True
-    return any(hint in low for hint in _MIME_HINTS)
+    ``low`` is ``data.lower()``, which the caller computed for the raw search.
+    Content-Transfer-Encoding may sit in the message header, so look everywhere."""
+    return not data.isascii() or any(hint in low for hint in _MIME_HINTS)
 
 
 def _part_text(part: Any) -> str | None:
@@ -271,11 +270,9 @@ class MessageIndex:
 
         ``low`` is ``data.lower()`` if the caller has it (saves recomputing)."""
         if self.dec_body is UNSET:
-            if needs_decoding(data, data.lower() if low is None else low):
-                self.dec_header = decoded_header(data, self.body_start)
-                self.dec_body = decoded_body(data)
-            else:
-                self.dec_header = self.dec_body = None
+            self.dec_header = decoded_header(data, self.body_start)
+            lowered = data.lower() if low is None else low
+            self.dec_body = decoded_body(data) if body_needs_decoding(data, lowered) else None
             self.plain = self.dec_header is None and self.dec_body is None
         return self.dec_header, self.dec_body
 

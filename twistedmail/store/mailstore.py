@@ -14,7 +14,8 @@ Invariants:
   (COPY / MOVE / RENAME INBOX give their new message instances fresh ids) and
   the UIDVALIDITY allocator.
 - Every mailbox is in ``_by_id`` and in its account's ``boxes`` under its
-  canonical name; ids are unique for the store's lifetime of the mailbox.
+  canonical name.  A mailbox id is never reused for another mailbox, even
+  after deletion (RFC 8474 MAILBOXID); derived ids skip used ones.
 - Every account has INBOX (RFC 3501 §5.1).  Superiors of a mailbox may be
   missing (after DELETE); LIST shows them as \\Noselect.
 - A mailbox's UIDVALIDITY is always the one the allocator last recorded (or
@@ -109,6 +110,7 @@ class MailStore:
         self.last_listener_error: Exception | None = None
         self._accounts: dict[str, _Account] = {}
         self._by_id: dict[str, Mailbox] = {}
+        self._used_ids: set[str] = set()  # every mailbox id ever live here
         self._instance_seq = 0
         self._listeners: list[tuple[object, Listener]] = []
         self._listener_order: tuple[Listener, ...] = ()
@@ -242,7 +244,8 @@ class MailStore:
     def _create_account(self, op: CreateAccount) -> list[Change]:
         if op.user in self._accounts:
             return []  # idempotent
-        # Every node derives the same INBOX id from the user name.
+        # Nodes derive the same INBOX id from the user name (a re-created
+        # account's INBOX gets the next unused derivation).
         box_id = self._derive_id(f"inbox\0{op.user}", names.INBOX)
         uidvalidity = self.allocator.allocate(op.user, names.INBOX)
         acct = self._accounts[op.user] = _Account(op.user)
@@ -265,8 +268,8 @@ class MailStore:
         name = names.for_create(op.name)  # RFC 3501 §6.3.3 trailing delimiter
         if name in acct.boxes:
             raise MailboxExists(f"mailbox {name!r} already exists")
-        if not op.mailbox_id or op.mailbox_id in self._by_id:
-            raise MailboxExists(f"mailbox id {op.mailbox_id!r} unusable or in use")
+        if not op.mailbox_id or op.mailbox_id in self._used_ids:
+            raise MailboxExists(f"mailbox id {op.mailbox_id!r} empty or already used")
         # RFC 3501 §6.3.3: SHOULD create missing superiors.
         missing = [p for p in names.parents(name) if p not in acct.boxes]
         plan = [(p, self._derive_id(op.mailbox_id, p)) for p in missing]
@@ -364,6 +367,7 @@ class MailStore:
         box = Mailbox(box_id, acct.user, name, uidvalidity)
         acct.boxes[name] = box
         self._by_id[box_id] = box
+        self._used_ids.add(box_id)
         return box
 
     def _drop_box(self, acct: _Account, box: Mailbox) -> Change:
@@ -373,12 +377,12 @@ class MailStore:
         return MailboxDeleted(acct.user, box.name, box.id)
 
     def _derive_id(self, seed: str, name: str) -> str:
-        """A deterministic mailbox id from (seed, name) that is not in use."""
+        """A deterministic mailbox id from (seed, name), never used here before."""
         base = uuid.uuid5(_ID_NAMESPACE, seed)
         for attempt in itertools.count():
             label = name if attempt == 0 else f"{name}\0{attempt}"
             candidate = uuid.uuid5(base, label).hex
-            if candidate not in self._by_id:
+            if candidate not in self._used_ids:
                 return candidate
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -491,4 +495,5 @@ class MailStore:
                     node, seq = rec.instance_id
                     assert node != self.node_name or seq <= self._instance_seq
         assert seen_ids == set(self._by_id), "stale mailbox ids"
+        assert seen_ids <= self._used_ids, "live id not recorded as used"
         assert refs == self.blobs.refcounts(), "blob refcounts wrong"

@@ -142,6 +142,8 @@ class CreateMailbox(Op):
 
     def __post_init__(self) -> None:
         _str(self, "user", "name", "mailbox_id")
+        if not self.mailbox_id:
+            raise ValueError("CreateMailbox.mailbox_id must not be empty")
 
     @classmethod
     def new(cls, user: str, name: str) -> CreateMailbox:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from twistedmail.imap import commands as c
-from twistedmail.imap.errors import No
+from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.responses import Atom
 from twistedmail.imap.search import SearchContext, SearchError, check_charset, search as run_search
 from twistedmail.imap.session import Session
@@ -77,7 +77,12 @@ def search(session: Session, cmd: c.Search) -> None:
             targets.append(_Target(seq, rec, uid in recent))
     ctx = SearchContext(max_seq=view.exists, max_uid=view.max_uid(), now=time.time(),
                         saved=session.saved_search)
-    hits = run_search(cmd.key, targets, ctx)
+    try:
+        hits = run_search(cmd.key, targets, ctx)
+    except SearchError as err:
+        if err.code:
+            raise No(str(err), err.code) from None
+        raise Bad(str(err) or "Invalid search key") from None
     numbers = [t.uid if cmd.uid else t.seq for t in hits]
     session.out.raw(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
 
