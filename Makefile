@@ -47,9 +47,6 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check tap twistedmail/config.py twistedmail/service.py \
-	  twistedmail/node.py twistedmail/auth.py twistedmail/demo.py twistedmail/testing \
-	  tests/conftest.py tests/e2e/test_twistd.py tests/unit/test_config.py
 	$(BIN)/mypy twistedmail tap
 
 # Benchmark: start a node with a bench user, run the shared comparison against it.

@@ -244,6 +244,8 @@ def _node_table(cfg: Mapping[str, Any], wanted: str | None) -> tuple[str, Mappin
         raise ConfigError("node: must be a [node] table or [[node]] tables")
     tables = [_table(f"node[{i}]", n) for i, n in enumerate(nodes)]
     names = [t.get("name") for t in tables]
+    if len(tables) > 1:
+        _check_names(names)
     if wanted is None:
         if len(tables) > 1:
             raise ConfigError(f"--node: the config lists {len(tables)} nodes; pick one with --node")
@@ -255,6 +257,15 @@ def _node_table(cfg: Mapping[str, Any], wanted: str | None) -> tuple[str, Mappin
         return "node", {**tables[0], "name": wanted}
     known = ", ".join(str(n) for n in names) or "none"
     raise ConfigError(f"--node: no node named {wanted!r} in the config (known: {known})")
+
+
+def _check_names(names: list[Any]) -> None:
+    """Several [[node]] tables: each needs a name of its own."""
+    for i, name in enumerate(names):
+        if name is None:
+            raise ConfigError(f"node[{i}].name: every [[node]] needs a name")
+        if name in names[:i]:
+            raise ConfigError(f"node[{i}].name: duplicate node name {name!r}")
 
 
 def settings_from_toml(cfg: Mapping[str, Any], node: str | None = None) -> Raw:

@@ -33,5 +33,33 @@ def _build(cert_path: str | None, key_path: str | None) -> Any:
             with open(key_path, "rb") as f:
                 pem += b"\n" + f.read()
         return ssl.PrivateCertificate.loadPEM(pem).options()
-    keypair = ssl.KeyPair.generate(size=2048)
-    return keypair.selfSignedCert(1, CN="localhost").options()
+    return ssl.PrivateCertificate.loadPEM(self_signed_pem()).options()
+
+
+def self_signed_pem(hostname: str = "localhost") -> bytes:
+    """A fresh self-signed certificate and its key, PEM-encoded (development only)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM) + key_pem

@@ -23,7 +23,7 @@ def test_fetch_envelope_exact(loaded):
         b'(("Alice Example" NIL "alice" "example.org")) '
         b'(("Alice Example" NIL "alice" "example.org")) '
         b'(("Alice Example" NIL "alice" "example.org")) '
-        b'(("Bob" NIL "bob" "example.org") (NIL NIL "carol" "example.net")) '
+        b'(("Bob" NIL "bob" "example.org")(NIL NIL "carol" "example.net")) '
         b'NIL NIL NIL "<msg1@example.org>"))'
     )
 

@@ -220,6 +220,9 @@ TOML_ERRORS = [
     ("[users]\nalice = ''\n", "users.alice: password must be a non-empty string"),
     ("[users]\n'a b' = 'x'\n", "users: bad user name 'a b'"),
     ("limits = 3\n", "limits: must be a table"),
+    ("[[node]]\nname = 'a'\n[[node]]\nname = 'a'\n", "node[1].name: duplicate node name 'a'"),
+    ("[[node]]\nname = 'a'\n[[node]]\ndemo = true\n", "node[1].name: every [[node]] needs a name"),
+    ("[[node]]\nname = 'a'\nport = 1\n", "node.port: unknown key"),
 ]
 
 

@@ -47,6 +47,7 @@ FLAGS = st.frozensets(
     ),
     max_size=4,
 )
+STORE_FLAGS = st.one_of(*[FLAGS.filter(bool)] * 3, st.just(frozenset[str]()))
 UIDS_ONE = st.integers(1, 12)
 DATES = st.sampled_from(
     [
@@ -166,7 +167,9 @@ class StoreMachine(RuleBasedStateMachine):
             present = list(self.store.mailbox(user, name).uids())
         except StoreError:
             present = []
-        return tuple(data.draw(st.lists(st.sampled_from(present + [99]) | UIDS_ONE, max_size=8)))
+        return tuple(
+            data.draw(st.lists(st.sampled_from(present + [99]) | UIDS_ONE, min_size=1, max_size=8))
+        )
 
     @initialize()
     def populate(self) -> None:
@@ -207,7 +210,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(
         data=st.data(),
         mode=st.sampled_from(["add", "remove", "replace"]),
-        flags=FLAGS,
+        flags=STORE_FLAGS,
         since=st.none() | st.integers(0, 30),
     )
     def store_flags(self, data: st.DataObject, mode: str, flags: Any, since: Any) -> None:
@@ -222,7 +225,11 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(data=st.data(), move=st.booleans())
     def copy(self, data: st.DataObject, move: bool) -> None:
         user, src = self.pick(data, full=True)
-        dst = data.draw(st.sampled_from(_VALID)) if data.draw(st.booleans()) else src
+        try:
+            own = [box.name for box in self.store.mailboxes(user)]
+        except StoreError:
+            own = []
+        dst = data.draw(st.sampled_from(own + [src, "nope"]))
         self.do(Copy(user, src, self.uids(data, user, src), dst, move))
 
     @rule(data=st.data())

@@ -264,13 +264,13 @@ def _fill_multipart(
 def _envelope(part: _Part) -> list:
     """RFC 3501 §7.4.2 ENVELOPE of the message whose header is ``part``'s."""
     get = part.get
-    sender = _addresses(get(b"FROM"))
+    origin = get(b"FROM")
     return [
         get(b"DATE"),
         get(b"SUBJECT"),
-        sender,
-        _addresses(get(b"SENDER")) or sender,  # default to From (RFC 3501 §7.4.2)
-        _addresses(get(b"REPLY-TO")) or sender,
+        _addresses(origin),
+        _addresses(get(b"SENDER")) or _addresses(origin),  # default: From (RFC 3501 §7.4.2)
+        _addresses(get(b"REPLY-TO")) or _addresses(origin),
         _addresses(get(b"TO")),
         _addresses(get(b"CC")),
         _addresses(get(b"BCC")),
@@ -314,18 +314,18 @@ def _body_single(part: _Part, extended: bool) -> list:
     """``body-type-basic / body-type-msg / body-type-text`` [SP body-ext-1part]."""
     major, minor, params = _media_type(part)
     text = part.kind == LEAF and major.lower() == b"text"
-    raw = part.raw
     out = [
         major, minor, _param_list(params, text),
         part.get(b"CONTENT-ID"), part.get(b"CONTENT-DESCRIPTION"),
         _encoding(part.get(b"CONTENT-TRANSFER-ENCODING")),
         part.bend - part.bstart,
     ]
-    lines = raw.count(b"\n", part.bstart, part.bend)
-    if text:
-        out.append(lines)
-    elif part.kind == MESSAGE and part.message is not None:
-        out += [_envelope(part.message), _body(part.message, extended), lines]
+    if text:  # body-type-text: body-fld-lines
+        out.append(part.raw.count(b"\n", part.bstart, part.bend))
+    elif part.kind == MESSAGE and part.message is not None:  # body-type-msg
+        inner = part.message
+        lines = part.raw.count(b"\n", part.bstart, part.bend)
+        out += [_envelope(inner), _body(inner, extended), lines]
     if extended:
         out.append(part.get(b"CONTENT-MD5"))
         out.extend(_ext_common(part))

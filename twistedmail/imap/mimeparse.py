@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 Field = tuple[bytes, int, int, int]  # (NAME-UPPER, start, end incl. newline, colon or -1)
+Segment = tuple[int, bool, bytes, bytes]  # RFC 2231 (index, extended, value, original name)
 
 MISSING_MAILBOX = b"MISSING_MAILBOX"
 MISSING_DOMAIN = b"MISSING_DOMAIN"
@@ -83,12 +84,11 @@ def field_value(raw: bytes, field: Field) -> bytes:
 # --- MIME tokens and parameters (RFC 2045 §5.1, RFC 2231) ---------------------
 
 # RFC 2045 token: any CHAR except SPACE, CTLs and tspecials; 8-bit tolerated.
-_TOKEN = re.compile(rb'[^\x00-\x20()<>@,;:\\"/\[\]?=\x7f]+')  # see _TOKEN_CHARS
+_TOKEN_CHARS = rb'[^\x00-\x20()<>@,;:\\"/\[\]?=\x7f]+'
+_TOKEN = re.compile(_TOKEN_CHARS)
 # Tolerant unquoted parameter value: up to ';', whitespace, quote or comment.
 _LOOSE_VALUE = re.compile(rb'[^;\s"(]+')
-_QUOTED = re.compile(rb'"((?:[^"\\]|\\.)*)(?:"|\\?\Z)', re.S)
-_QUOTED_PAIR = re.compile(rb"\\(.)", re.S)
-_WSP = b" \t\r\n"
+_QUOTED = re.compile(rb'"((?:[^"\\]++|\\.)*+)(?:"|\\?\Z)', re.S)
 
 
 def skip_cfws(v: bytes, pos: int) -> int:
@@ -126,9 +126,18 @@ def _skip_comment(v: bytes, pos: int) -> int:
 
 def unquote(body: bytes) -> bytes:
     """Remove quoted-pair backslashes (RFC 5322 §3.2.1)."""
-    if b"\\" in body:
-        return _QUOTED_PAIR.sub(rb"\1", body)
-    return body
+    i = body.find(b"\\")
+    if i < 0:
+        return body
+    out = []
+    start = 0
+    while i >= 0:
+        out.append(body[start:i])
+        out.append(body[i + 1:i + 2] or b"\\")  # a final lone "\\" is kept
+        start = i + 2
+        i = body.find(b"\\", start)
+    out.append(body[start:])
+    return b"".join(out)
 
 
 def parse_content_type(v: bytes) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]] | None:
@@ -164,14 +173,15 @@ def parse_token_header(v: bytes) -> tuple[bytes | None, int]:
     return m.group(), m.end()
 
 
-_TOKEN_CHARS = rb'[^\x00-\x20()<>@,;:\\"/\[\]?=\x7f]+'
 # Fast path: a well-formed ``; name=value`` or ``; name="quoted"`` parameter.
 _SIMPLE_PARAM = re.compile(
     rb'[ \t]*;[ \t]*(' + _TOKEN_CHARS + rb')[ \t]*=[ \t]*'
-    rb'(?:"((?:[^"\\]|\\.)*)"|([^;\s"(]+))[ \t]*',
+    rb'(?:"((?:[^"\\]++|\\.)*+)"|([^;\s"(]+))[ \t]*',
     re.S,
 )
-_SIMPLE_CTYPE = re.compile(rb'[ \t]*(' + _TOKEN_CHARS + rb')[ \t]*/[ \t]*(' + _TOKEN_CHARS + rb')[ \t]*')
+_SIMPLE_CTYPE = re.compile(
+    rb'[ \t]*(' + _TOKEN_CHARS + rb')[ \t]*/[ \t]*(' + _TOKEN_CHARS + rb')[ \t]*'
+)
 
 
 def _simple_params(v: bytes, pos: int) -> list[tuple[bytes, bytes]] | None:
@@ -242,13 +252,13 @@ def merge_rfc2231(params: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]
     §4), otherwise ``name``.  Sets with missing or repeated indexes are left
     unmerged.  Merged parameters follow the plain ones."""
     plain: list[tuple[bytes, bytes]] = []
-    groups: dict[bytes, tuple[bytes, list[tuple[int, bool, bytes]]]] = {}
+    groups: dict[bytes, tuple[bytes, list[Segment]]] = {}
     for name, value in params:
         key, idx, ext = _split_2231(name)
         if key is None:
             plain.append((name, value))
         else:
-            groups.setdefault(key.lower(), (key, []))[1].append((idx, ext, value))
+            groups.setdefault(key.lower(), (key, []))[1].append((idx, ext, value, name))
     for key, segs in groups.values():
         plain.extend(_join_segments(key, segs))
     return plain
@@ -269,21 +279,19 @@ def _split_2231(name: bytes) -> tuple[bytes | None, int, bool]:
     return name[:star], int(digits) if digits else 0, ext
 
 
-def _join_segments(key: bytes, segs: list[tuple[int, bool, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Concatenate one parameter's segments, or return them raw if broken."""
+def _join_segments(key: bytes, segs: list[Segment]) -> list[tuple[bytes, bytes]]:
+    """Concatenate one parameter's segments, or return them as given if broken.
+
+    Non-extended segments of an extended value get '%' escaped, and a
+    leading ``''`` if the first one is plain (RFC 2231 §4.1, as Dovecot)."""
     ordered = sorted(segs, key=lambda s: s[0])
     if [s[0] for s in ordered] != list(range(len(ordered))):
-        return [(_segment_name(key, i, e), v) for i, e, v in segs]
-    extended = any(e for _, e, _ in ordered)
+        return [(name, value) for _i, _e, value, name in segs]
+    extended = any(s[1] for s in ordered)
     parts = [b"''"] if extended and not ordered[0][1] else []
-    for _idx, ext, value in ordered:
+    for _idx, ext, value, _name in ordered:
         parts.append(value.replace(b"%", b"%25") if extended and not ext else value)
     return [(key + b"*" if extended else key, b"".join(parts))]
-
-
-def _segment_name(key: bytes, idx: int, ext: bool) -> bytes:
-    """Rebuild ``key*idx[*]`` for an unmergeable segment."""
-    return key + b"*" + str(idx).encode() + (b"*" if ext else b"")
 
 
 def parse_language(v: bytes) -> list | None:
@@ -306,8 +314,8 @@ def parse_language(v: bytes) -> list | None:
 
 _ADDR_TOKEN = re.compile(
     rb'(?P<ws>[ \t\r\n]+)'
-    rb'|(?P<q>"(?:[^"\\]|\\.)*(?:"|\\?\Z))'
-    rb'|(?P<lit>\[(?:[^\]\\]|\\.)*(?:\]|\\?\Z))'
+    rb'|(?P<q>"(?:[^"\\]++|\\.)*+(?:"|\\?\Z))'
+    rb'|(?P<lit>\[(?:[^\]\\]++|\\.)*+(?:\]|\\?\Z))'
     rb'|(?P<sp>[<>@,;:])'
     rb'|(?P<atom>[^ \t\r\n"()\[\]<>@,;:\\]+)'
     rb'|(?P<other>.)',
@@ -363,7 +371,7 @@ def _glue(tokens: list[Token]) -> bytes:
 
 def _mailbox(tokens: list[Token]) -> list | None:
     """One mailbox (name-addr or addr-spec) -> [name, adl, mailbox, host]."""
-    if not any(kind != "c" for kind, _ in tokens):
+    if not any(kind in ("a", "<") for kind, _ in tokens):  # stray specials only
         return None
     kinds = [kind for kind, _ in tokens]
     if "<" in kinds:
@@ -408,7 +416,7 @@ _ATEXT = rb'[^"\\,;:<>@()\[\] \t\r\n]'
 # Fast path for the common shapes: ``a@b``, ``Name <a@b>``, ``"Name" <a@b>``
 # separated by commas.  Built without ambiguous quantifiers (linear time).
 _SIMPLE_ADDR = re.compile(
-    rb'[ \t]*(?:((?:"(?:[^"\\\r\n]|\\[^\r\n])*")|' + _ATEXT + rb'+(?:[ \t]+' + _ATEXT + rb'+)*)?'
+    rb'[ \t]*(?:((?:"(?:[^"\\\r\n]++|\\[^\r\n])*+")|' + _ATEXT + rb'+(?:[ \t]+' + _ATEXT + rb'+)*)?'
     rb'[ \t]*<(' + _ATEXT + rb'+)@(' + _ATEXT + rb'+)>'
     rb'|(' + _ATEXT + rb'+)@(' + _ATEXT + rb'+))[ \t]*(?:,|\Z)'
 )

@@ -67,8 +67,22 @@ def encode(value: object) -> bytes:
     if isinstance(value, int):
         return b"%d" % value
     if isinstance(value, (list, tuple)):
-        return b"(" + b" ".join(encode(v) for v in value) + b")"
+        return b"(" + _join_list(value) + b")"
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _join_list(values: Sequence[object]) -> bytes:
+    """Elements joined by SP, except a leading run of lists, written with no separator:
+    RFC 3501 §9 ``body-type-mpart = 1*body SP media-subtype`` and ``"(" 1*address ")"``."""
+    lead = 0
+    while lead < len(values) and isinstance(values[lead], (list, tuple)):
+        lead += 1
+    if lead == 0:
+        return b" ".join(encode(v) for v in values)
+    head = b"".join(encode(v) for v in values[:lead])
+    if lead == len(values):
+        return head
+    return head + b" " + b" ".join(encode(v) for v in values[lead:])
 
 
 def encode_seq(values: Iterable[object]) -> bytes:
