@@ -51,7 +51,8 @@ def test_fetch_body_sections(loaded):
     loaded.ok("SELECT INBOX")
     r = loaded.ok("FETCH 2 (BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[TEXT])")
     line = r.untagged[0]
-    assert b"BODY[1] {19}\r\nSee the attachment. " in line  # RFC 2046 §5.1.1: CRLF belongs to the boundary
+    # RFC 2046 §5.1.1: the CRLF before a boundary belongs to the boundary.
+    assert b"BODY[1] {19}\r\nSee the attachment. " in line
     assert b"BODY[2.MIME] {" in line and b"Content-Disposition: attachment" in line
     body = MULTIPART.split(b"\r\n\r\n", 1)[1]
     assert b"BODY[TEXT] {%d}\r\n%s" % (len(body), body) in line

@@ -32,7 +32,7 @@ def test_create_makes_parents(imap_script):
     c = imap_script(login=True)
     c.ok("CREATE a/b/c")
     got = names(c.ok('LIST "" "*"'))
-    assert [b'"a"', b'"a/b"', b'"a/b/c"'] == [n for n in got if n.startswith(b'"a')]
+    assert [n for n in got if n.startswith(b'"a')] == [b'"a"', b'"a/b"', b'"a/b/c"']
 
 
 def test_create_trailing_delimiter(imap_script):

@@ -12,7 +12,6 @@ means "the largest number in use" and is resolved only against a mailbox.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 # --- sequence sets -----------------------------------------------------------
 
@@ -245,7 +244,7 @@ class Id(Command):
     params: tuple[tuple[str, str | None], ...] | None = None
 
 
-AnyCommand = Union[
-    Simple, Login, Authenticate, Select, MailboxCommand, Rename, ListCmd, Status,
-    Append, Search, Fetch, Store, Copy, UidExpunge, Enable, Id,
-]
+AnyCommand = (
+    Simple | Login | Authenticate | Select | MailboxCommand | Rename | ListCmd | Status
+    | Append | Search | Fetch | Store | Copy | UidExpunge | Enable | Id
+)

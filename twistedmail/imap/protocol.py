@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
@@ -26,7 +27,6 @@ from twistedmail.imap import dispatch
 from twistedmail.imap.parser import ParseError, parse_request
 from twistedmail.imap.responses import Atom, encode_seq
 from twistedmail.imap.session import NOT_AUTHENTICATED, Connection, Session
-from twistedmail.tls import context_for
 from twistedmail.imap.wire import (
     LineTooLong,
     LiteralTooBig,
@@ -35,6 +35,7 @@ from twistedmail.imap.wire import (
     Receiver,
     Request,
 )
+from twistedmail.tls import context_for
 
 if TYPE_CHECKING:
     from twistedmail.node import Node
@@ -111,7 +112,8 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         self.tls_active = _transport_is_tls(self.transport)
         self.setTimeout(self.node.settings.idle_timeout_preauth)
         caps = encode_seq([Atom(c) for c in dispatch.capabilities(self.session)])
-        self.transport.write(b"* OK [CAPABILITY " + caps + b"] twistedmail ready\r\n")
+        self.session.out.raw(b"* OK [CAPABILITY " + caps + b"] twistedmail ready\r\n")
+        self.push()
 
     def dataReceived(self, data: bytes) -> None:
         """Feed the receiver; run complete commands; send replies."""
@@ -151,16 +153,16 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
             if self.line_waiter is not None:
                 self._line(event.line)
             else:
-                self.queue.append(lambda r=event: self._run(r))
+                self.queue.append(partial(self._run, event))
                 self._drain()
         elif isinstance(event, NeedContinuation):
             self.session.out.continuation("Ready for literal data")
         elif isinstance(event, LineTooLong):
-            self.queue.append(lambda e=event: self._refuse(e.tag, "BAD", "Command line too long"))
+            self.queue.append(partial(self._refuse, event.tag, "BAD", "Command line too long"))
             self._drain()
         elif isinstance(event, LiteralTooBig):
             text = f"Literal of {event.size} bytes is over the limit"
-            self.queue.append(lambda e=event: self._refuse(e.tag, "NO", text))
+            self.queue.append(partial(self._refuse, event.tag, "NO", text))
             self._drain()
 
     def _line(self, line: bytes) -> None:
@@ -212,7 +214,7 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         if context is None or self.transport is None:
             return
         self.receiver.reset()  # RFC 3501 §6.2.1: discard anything sent before TLS starts
-        self.transport.startTLS(context)
+        self.transport.startTLS(context)  # type: ignore[attr-defined]
         self.tls_active = True
 
 

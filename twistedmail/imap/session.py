@@ -69,6 +69,13 @@ class Session:
         self.client_id: dict[str, str | None] = {}
 
     @property
+    def username(self) -> str:
+        """The logged-in user (only called in authenticated states)."""
+        if self.user is None:
+            raise No("Not authenticated")
+        return self.user
+
+    @property
     def store(self) -> MailStore:
         """The node's mailstore."""
         return self.node.store

@@ -32,7 +32,7 @@ def create(session: Session, cmd: c.MailboxCommand) -> None:
     name = cmd.mailbox.rstrip(DELIM)
     if name.upper() == "INBOX":
         raise No("INBOX already exists", "ALREADYEXISTS")
-    session.apply(CreateMailbox.new(session.user, name))
+    session.apply(CreateMailbox.new(session.username, name))
 
 
 def delete(session: Session, cmd: c.MailboxCommand) -> None:
@@ -43,19 +43,19 @@ def delete(session: Session, cmd: c.MailboxCommand) -> None:
     view = session.view
     if view is not None and view.mailbox.name == cmd.mailbox:
         session.unselect()
-    session.apply(DeleteMailbox(session.user, cmd.mailbox))
+    session.apply(DeleteMailbox(session.username, cmd.mailbox))
 
 
 def rename(session: Session, cmd: c.Rename) -> None:
     """RFC 3501 §6.3.5, including the INBOX special case."""
     session.mailbox(cmd.old)
-    session.apply(RenameMailbox(session.user, cmd.old, cmd.new.rstrip(DELIM)))
+    session.apply(RenameMailbox(session.username, cmd.old, cmd.new.rstrip(DELIM)))
 
 
 def subscribe(session: Session, cmd: c.MailboxCommand) -> None:
     """RFC 3501 §6.3.6: only existing mailboxes may be subscribed."""
     session.mailbox(cmd.mailbox)
-    session.apply(Subscribe(session.user, cmd.mailbox))
+    session.apply(Subscribe(session.username, cmd.mailbox))
 
 
 def unsubscribe(session: Session, cmd: c.MailboxCommand) -> None:
@@ -63,7 +63,7 @@ def unsubscribe(session: Session, cmd: c.MailboxCommand) -> None:
     assert session.user is not None
     if cmd.mailbox not in session.store.subscriptions(session.user):
         raise No(f"Not subscribed to {cmd.mailbox}", "NONEXISTENT")
-    session.apply(Unsubscribe(session.user, cmd.mailbox))
+    session.apply(Unsubscribe(session.username, cmd.mailbox))
 
 
 # --- LIST / LSUB -------------------------------------------------------------
@@ -104,10 +104,7 @@ def list_(session: Session, cmd: c.ListCmd) -> None:
     full = _join(cmd.reference, cmd.pattern)
     regex = pattern_regex(full)
     mailboxes = {m.name: m for m in session.store.mailboxes(session.user)}
-    if cmd.lsub:
-        rows = _lsub_rows(session, regex, mailboxes)
-    else:
-        rows = _list_rows(regex, mailboxes)
+    rows = _lsub_rows(session, regex, mailboxes) if cmd.lsub else _list_rows(regex, mailboxes)
     for name, attrs in rows:
         session.out.untagged(verb, [Atom(a) for a in attrs], DELIM, wire_name(name))
 

@@ -9,11 +9,19 @@ from typing import Any
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.responses import Atom
-from twistedmail.imap.search import SearchContext, SearchError, check_charset, search as run_search
-from twistedmail.imap.session import Session
+from twistedmail.imap.search import SearchContext, SearchError, check_charset
+from twistedmail.imap.search import search as run_search
 from twistedmail.imap.seqset import compress
-from twistedmail.store import Append, Copied, Copy, MessagesAdded, StoreFailed, StoreFlags
-from twistedmail.store import NoSuchMailbox
+from twistedmail.imap.session import Session
+from twistedmail.store import (
+    Append,
+    Copied,
+    Copy,
+    MessagesAdded,
+    NoSuchMailbox,
+    StoreFailed,
+    StoreFlags,
+)
 
 Reply = tuple[str, str | None, tuple[object, ...]]
 
@@ -33,7 +41,7 @@ def append(session: Session, cmd: c.Append) -> Reply:
     if not cmd.message:
         raise No("Empty messages are not accepted")
     date = cmd.date if isinstance(cmd.date, datetime) else None
-    op = Append.new(session.store, session.user, mailbox.name, cmd.message,
+    op = Append.new(session.store, session.username, mailbox.name, cmd.message,
                     flags=frozenset(cmd.flags), internaldate=date)
     changes = session.apply(op)
     uid = next(ch.uids[-1] for ch in changes if isinstance(ch, MessagesAdded))
@@ -101,7 +109,7 @@ def store(session: Session, cmd: c.Store) -> Reply | None:
              if view.record(u) is not None]
     if not pairs:
         return None
-    op = StoreFlags(session.user, view.mailbox.name, tuple(u for _, u in pairs),
+    op = StoreFlags(session.username, view.mailbox.name, tuple(u for _, u in pairs),
                     _MODES[cmd.mode], frozenset(cmd.flags), cmd.unchangedsince)
     changes = session.apply(op, own_flags=True)
     failed = {u for ch in changes if isinstance(ch, StoreFailed) for u in ch.uids}
@@ -132,7 +140,7 @@ def copy(session: Session, cmd: c.Copy) -> Reply | None:
         if cmd.move or cmd.uid:
             return None
         raise No("No messages to copy")
-    changes = session.apply(Copy(session.user, view.mailbox.name, tuple(uids), dest.name,
+    changes = session.apply(Copy(session.username, view.mailbox.name, tuple(uids), dest.name,
                                  cmd.move))
     copied = next((ch for ch in changes if isinstance(ch, Copied)), None)
     if copied is None:
