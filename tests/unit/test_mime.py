@@ -1141,3 +1141,20 @@ def test_header_value_parsers_never_raise(value: bytes) -> None:
     mimeparse.parse_content_type(value)
     mimeparse.parse_params(value, 0)
     check_types(mimeparse.parse_language(value))
+
+
+def test_top_header_fields_matches_section():
+    """The header-sync fast path returns the same bytes as section((), HEADER.FIELDS)."""
+    from twistedmail.imap.mime import ParsedMessage, top_header_fields
+
+    samples = [
+        b"From: a@b\r\nX-Long: one\r\n two\r\nSubject: s\r\n\r\nbody\r\n",
+        b"subject : spaced\r\nFROM: x\r\n\r\n",
+        b"Subject: no blank line at all",
+        b"\r\nbody only\r\n",
+        b"From: a\nSubject: lf only\n\nbody\n",
+    ]
+    for raw in samples:
+        for fields in (("FROM", "SUBJECT"), ("X-LONG",), ("NOPE",)):
+            expected = ParsedMessage(raw).section((), "HEADER.FIELDS", fields)
+            assert top_header_fields(raw, fields) == expected, (raw, fields)

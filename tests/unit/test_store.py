@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import zoneinfo
 
 import pytest
 
@@ -382,11 +383,12 @@ def test_rename_inferior_collision_changes_nothing() -> None:
     """If a moved inferior would land on an existing name, nothing happens."""
     store = new_store()
     mkbox(store, "a/x")
-    mkbox(store, "b/x")
-    store.apply(DeleteMailbox("alice", "b"))
+    mkbox(store, "p/b/x")
+    store.apply(DeleteMailbox("alice", "p/b"))
+    store.apply(DeleteMailbox("alice", "p"))
     with pytest.raises(MailboxExists):
-        store.apply(RenameMailbox("alice", "a", "b"))
-    assert names(store) == ["INBOX", "a", "a/x", "b/x"]
+        store.apply(RenameMailbox("alice", "a", "p/b"))  # a/x -> p/b/x collides
+    assert names(store) == ["INBOX", "a", "a/x", "p/b/x"]  # p not created either
 
 
 def test_rename_inferior_too_long_changes_nothing() -> None:
@@ -394,7 +396,7 @@ def test_rename_inferior_too_long_changes_nothing() -> None:
     store = new_store()
     mkbox(store, "a/" + "x" * 1000)
     with pytest.raises(InvalidMailboxName):
-        store.apply(RenameMailbox("alice", "a", "b" * 100))
+        store.apply(RenameMailbox("alice", "a", "p/" + "b" * 100))
     assert names(store) == ["INBOX", "a", "a/" + "x" * 1000]
 
 
@@ -508,6 +510,18 @@ def test_append_validates_fields() -> None:
         Append("alice", "INBOX", b"x", frozenset({""}), WHEN, ("n1", 1))
     with pytest.raises(ValueError):
         Append("alice", "INBOX", b"x", frozenset(), WHEN, ("n1", "1"))  # type: ignore[arg-type]
+
+
+def test_internaldate_zone_becomes_fixed_offset() -> None:
+    """A zoneinfo internaldate is stored as the same instant with a fixed offset,
+    so it survives serialisation (even inside a DST fold)."""
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    fold = datetime.datetime(2025, 10, 26, 2, 30, fold=1, tzinfo=paris)
+    op = Append("alice", "INBOX", b"x", frozenset(), fold, ("n1", 1))
+    assert type(op.internaldate.tzinfo) is datetime.timezone
+    assert op.internaldate.utcoffset() == datetime.timedelta(hours=1)
+    assert op.internaldate.timestamp() == fold.timestamp()
+    assert op_from_dict(json.loads(json.dumps(op.to_dict()))) == op
 
 
 def test_replayed_local_instance_ids_advance_counter() -> None:
@@ -901,6 +915,12 @@ def test_roundtrip_covers_every_op_type() -> None:
         {"op": "Nope"},
         {"op": "Append", "user": "x"},
         {"op": "Subscribe", "user": 1, "name": "x"},
+        {"op": "Expunge", "user": "u", "mailbox": "m", "uids": ["1", 2]},
+        {"op": "Expunge", "user": "u", "mailbox": "m", "uids": 5},
+        {**ALL_OPS[8].to_dict(), "data": "not base64!"},
+        {**ALL_OPS[8].to_dict(), "instance_id": ["n1", 1, 2]},
+        {**ALL_OPS[8].to_dict(), "internaldate": "yesterday"},
+        {**ALL_OPS[8].to_dict(), "flags": 3},
         [],
     ],
 )

@@ -38,7 +38,7 @@ from twistedmail.store.uidvalidity import EPOCH
 
 T0 = EPOCH + 400_000 * 60
 USERS = st.sampled_from(["alice", "bob"])
-_VALID = ["INBOX", "inbox", "a", "a/b", "b", "B", "INBOX/x", "c/d"]
+_VALID = ["INBOX", "inbox", "a", "a/b", "b", "B", "INBOX/x", "c/d", "x/a", "x/a/b"]
 NAMES = st.sampled_from(_VALID * 3 + ["a/b/c", "a/", "a//b", ""])  # mostly valid
 DATA = st.sampled_from([b"x", b"y", b"zz", b"hello world", b""])
 FLAGS = st.frozensets(
@@ -334,7 +334,7 @@ def test_flag_canonicalisation_is_case_insensitive_and_idempotent(flags: list[st
     store = MailStore("n1", 1, clock=lambda: T0)
     store.apply(CreateAccount("u"))
     box = store.mailbox("u", "INBOX")
-    canon = box.canon_flags(frozenset(flags))
+    canon = box._canon_flags(frozenset(flags))
     lowered = {f.lower() for f in flags} - {"\\recent"}
     assert {f.lower() for f in canon} == lowered and len(canon) == len(lowered)
-    assert box.canon_flags(canon) == canon
+    assert box._canon_flags(canon) == canon

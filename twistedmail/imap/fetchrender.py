@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from twistedmail.imap.commands import FetchAtt, Section
-from twistedmail.imap.mime import ParsedMessage
+from twistedmail.imap.mime import ParsedMessage, top_header_fields
 from twistedmail.imap.responses import encode
 
 ItemFn = Callable[[Any, int, bool], bytes]  # (record, seq, recent) -> b"NAME value"
@@ -114,9 +114,13 @@ def _body_section(att: FetchAtt, label: bytes) -> ItemFn:
         name += b"<%d>" % partial[0]
     name += b" "
 
+    top_fields = not section.part and section.text == "HEADER.FIELDS"
+
     def render(rec: Any, seq: int, recent: bool) -> bytes:
         if not section.part and section.text is None:
             data: bytes | None = rec.blob.data
+        elif top_fields:
+            data = top_header_fields(rec.blob.data, section.fields)
         else:
             data = _section_bytes(parsed(rec.blob), section)
         if partial is not None and data is not None:

@@ -40,6 +40,9 @@ Conventions (Dovecot-compatible unless noted):
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 from collections.abc import Iterable
 
 from twistedmail.imap.mimeparse import (
@@ -390,21 +393,45 @@ def _disposition(value: bytes | None) -> list | None:
 # --- sections ----------------------------------------------------------------------
 
 
-def _wanted(fields: Iterable[str | bytes]) -> set[bytes]:
-    """Upper-cased field names as bytes."""
+def _wanted(fields: Iterable[str | bytes]) -> frozenset[bytes]:
+    """Upper-cased field names as bytes (cached for the usual tuple argument)."""
+    if isinstance(fields, tuple):
+        return _wanted_cached(fields)
+    return _wanted_uncached(fields)
+
+
+@lru_cache(maxsize=256)
+def _wanted_cached(fields: tuple[str | bytes, ...]) -> frozenset[bytes]:
+    return _wanted_uncached(fields)
+
+
+def _wanted_uncached(fields: Iterable[str | bytes]) -> frozenset[bytes]:
     out = set()
     for name in fields:
         if isinstance(name, str):
             name = name.encode("latin-1", "replace")
         out.add(name.strip().upper())
-    return out
+    return frozenset(out)
+
+
+@lru_cache(maxsize=256)
+def _fields_regex(wanted: frozenset[bytes]) -> re.Pattern[bytes]:
+    """A regex finding whole fields (folded lines included) named in ``wanted``."""
+    names = b"|".join(re.escape(n) for n in sorted(wanted) if n)
+    return re.compile(rb"^(?:" + names + rb")[ \t]*:[^\n]*\n?(?:[ \t][^\n]*\n?)*",
+                      re.IGNORECASE | re.MULTILINE)
 
 
 def _filter_header(part: _Part, fields: Iterable[str | bytes], keep: bool) -> bytes:
     """HEADER.FIELDS (keep=True) / HEADER.FIELDS.NOT: raw fields + CRLF."""
     wanted = _wanted(fields)
     raw = part.raw
-    chunks = [raw[f[1]:f[2]] for f in part.fields() if (f[0] in wanted) == keep]
+    if keep and part._fields is None and wanted - {b""}:
+        # Fast path without splitting (and caching) every field of the header.
+        regex = _fields_regex(wanted)
+        chunks = regex.findall(raw, part.start, part.fend)
+    else:
+        chunks = [raw[f[1]:f[2]] for f in part.fields() if (f[0] in wanted) == keep]
     if chunks and not chunks[-1].endswith(b"\n"):
         chunks.append(b"\r\n")
     chunks.append(b"\r\n")  # RFC 3501 §6.4.5: the blank line is always included
@@ -424,6 +451,22 @@ def _message_section(
     if spec == "HEADER.FIELDS.NOT":
         return _filter_header(msg, fields, False)
     return None
+
+
+def top_header_fields(raw: bytes, fields: tuple[str, ...]) -> bytes:
+    """``BODY[HEADER.FIELDS (...)]`` of a whole message, without building a parse tree.
+
+    The FETCH hot path for header syncs (RFC 3501 §6.4.5); same bytes as
+    ``ParsedMessage(raw).section((), "HEADER.FIELDS", fields)``."""
+    wanted = _wanted(fields)
+    fend, _ = split_header(raw, 0, len(raw))
+    if fend < 0:
+        fend = len(raw)
+    chunks = _fields_regex(wanted).findall(raw, 0, fend) if wanted - {b""} else []
+    if chunks and not chunks[-1].endswith(b"\n"):
+        chunks.append(b"\r\n")
+    chunks.append(b"\r\n")
+    return b"".join(chunks)
 
 
 class ParsedMessage:

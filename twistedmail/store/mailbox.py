@@ -240,9 +240,9 @@ class Mailbox:
         self.recent_uids -= got
         return got
 
-    # --- flags -----------------------------------------------------------
+    # --- flags (MailStore only: these register keywords) -------------------
 
-    def canon_flags(self, flags: frozenset[str]) -> frozenset[str]:
+    def _canon_flags(self, flags: frozenset[str]) -> frozenset[str]:
         """``flags`` spelt canonically for this mailbox, registering new keywords.
 
         Results are interned, so equal flag sets share one frozenset."""
@@ -266,7 +266,7 @@ class Mailbox:
         cache[flags] = result
         return result
 
-    def known_flags(self, flags: frozenset[str]) -> frozenset[str]:
+    def _known_flags(self, flags: frozenset[str]) -> frozenset[str]:
         """Canonical spelling of those ``flags`` that can be present here
         (for removal: unknown keywords are on no message)."""
         out: set[str] = set()
@@ -277,8 +277,10 @@ class Mailbox:
                 out.add(spelt)
         return frozenset(out)
 
-    def intern_flags(self, flags: frozenset[str]) -> frozenset[str]:
+    def _intern_flags(self, flags: frozenset[str]) -> frozenset[str]:
         """The shared instance of an already canonical flag set."""
+        if len(self._flag_cache) > _FLAG_CACHE_LIMIT:
+            self._flag_cache.clear()  # only sharing is lost, never correctness
         return self._flag_cache.setdefault(flags, flags)
 
     # --- mutation (MailStore only) ---------------------------------------
@@ -325,7 +327,7 @@ class Mailbox:
             old = rec.flags
             hit = memo.get(old)  # few distinct flag sets: compute each once
             if hit is None:
-                new = self.intern_flags(combine(old, flags))
+                new = self._intern_flags(combine(old, flags))
                 hit = memo[old] = (new, new != old, SEEN in old, SEEN in new)
             new, differs, was_seen, now_seen = hit
             if not differs:

@@ -411,7 +411,7 @@ class MailStore:
         node, seq = op.instance_id
         if node == self.node_name and seq > self._instance_seq:
             self._instance_seq = seq  # replayed ops never collide with new ids
-        flags = box.canon_flags(op.flags)
+        flags = box._canon_flags(op.flags)
         modseq = box.highestmodseq = box.highestmodseq + 1  # RFC 7162 §3.1
         rec = box._add(self.blobs.acquire(op.data), flags, op.internaldate, op.instance_id, modseq)
         return [MessagesAdded(box.id, (rec.uid,))]
@@ -420,7 +420,7 @@ class MailStore:
         box = self._box(op.user, op.mailbox)
         # For removal, unknown keywords are on no message: don't register them.
         remove = op.mode == "remove"
-        flags = box.known_flags(op.flags) if remove else box.canon_flags(op.flags)
+        flags = box._known_flags(op.flags) if remove else box._canon_flags(op.flags)
         changes, failed = box._store_flags(op.uids, op.mode, flags, op.unchangedsince)
         if failed:
             changes.append(StoreFailed(box.id, tuple(failed)))  # RFC 7162 §3.2
@@ -466,7 +466,7 @@ class MailStore:
         modseq = dst.highestmodseq = dst.highestmodseq + 1
         pairs: list[tuple[int, int]] = []
         for rec in recs:
-            flags = dst.canon_flags(rec.flags)  # keyword spelling of ``dst``
+            flags = dst._canon_flags(rec.flags)  # keyword spelling of ``dst``
             blob = self.blobs.share(rec.blob)
             new = dst._add(blob, flags, rec.internaldate, self.next_instance_id(), modseq)
             pairs.append((rec.uid, new.uid))

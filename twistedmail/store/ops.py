@@ -11,7 +11,8 @@ Invariants:
   ``CreateMailbox.new`` / ``Append.new``), so equal stores + equal ops give
   equal results.
 - Fields are normalised on construction: ``uids`` ascending and unique,
-  ``flags`` a frozenset of non-empty str, ``internaldate`` timezone-aware.
+  ``flags`` a frozenset of non-empty str, ``internaldate`` aware with a
+  fixed-offset zone (``datetime.timezone``).
 - Single-node ops (StoreFlags, Expunge, Copy) name messages by local UID; the
   cluster milestone translates them to instance ids.  Mailboxes are named by
   (user, name); the mailbox UUID travels in CreateMailbox.
@@ -58,16 +59,16 @@ def op_from_dict(d: dict[str, Any]) -> Op:
         cls = Op.registry[d["op"]]
     except (KeyError, TypeError):
         raise ValueError(f"not an op: {d!r:.200}") from None
-    kwargs: dict[str, Any] = {}
-    for f in fields(cls):  # type: ignore[arg-type]
-        if f.name not in d:
-            continue  # let the dataclass apply its default (or complain)
-        value = d[f.name]
-        codec = _CODECS.get(f.name)
-        kwargs[f.name] = codec[1](value) if codec and value is not None else value
     try:
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            if f.name not in d:
+                continue  # let the dataclass apply its default (or complain)
+            value = d[f.name]
+            codec = _CODECS.get(f.name)
+            kwargs[f.name] = codec[1](value) if codec and value is not None else value
         return cls(**kwargs)
-    except TypeError as e:
+    except (TypeError, ValueError, AttributeError) as e:
         raise ValueError(f"bad {d['op']} op: {e}") from None
 
 
@@ -79,10 +80,10 @@ def _set(op: Op, name: str, value: object) -> None:
 
 
 def _uids(values: Iterable[int]) -> tuple[int, ...]:
-    out = tuple(sorted(set(values)))
-    if out and (out[0] < 1 or not all(type(u) is int for u in out)):
+    unique = set(values)
+    if not all(type(u) is int and u > 0 for u in unique):
         raise ValueError("uids must be positive ints")
-    return out
+    return tuple(sorted(unique))
 
 
 def _flags(values: Iterable[str]) -> frozenset[str]:
@@ -100,9 +101,14 @@ def _str(op: Op, *names: str) -> None:
 
 
 def _aware(when: datetime.datetime) -> datetime.datetime:
-    if not isinstance(when, datetime.datetime) or when.tzinfo is None:
+    """``when`` with a fixed-offset zone (what IMAP's date-time carries, RFC 3501
+    §9); a zone with rules (zoneinfo) would not survive the ISO roundtrip."""
+    offset = when.utcoffset() if isinstance(when, datetime.datetime) else None
+    if offset is None:
         raise ValueError("internaldate must be a timezone-aware datetime")
-    return when
+    if type(when.tzinfo) is datetime.timezone:
+        return when
+    return when.replace(tzinfo=datetime.timezone(offset), fold=0)
 
 
 # --- ops -------------------------------------------------------------------------
@@ -167,7 +173,8 @@ class RenameMailbox(Op):
     """RENAME (RFC 3501 §6.3.5), inferiors included; RENAME INBOX moves its
     messages to a new mailbox.  Mailboxes the rename creates (missing
     superiors, the INBOX target) get ids derived from ``id_seed``; when it is
-    empty, from (user, old, new)."""
+    empty, from (user, old, new).  Subscriptions are left alone: they name
+    names, not mailboxes (RFC 3501 §6.3.6)."""
 
     user: str
     old: str
@@ -222,12 +229,17 @@ class Append(Op):
         if not isinstance(self.data, bytes):
             _set(self, "data", bytes(self.data))
         _set(self, "flags", _flags(self.flags))
-        _aware(self.internaldate)
-        node, seq = self.instance_id
-        if not isinstance(node, str) or type(seq) is not int:
-            raise ValueError("instance_id must be (str, int)")
-        if type(self.instance_id) is not tuple:
-            _set(self, "instance_id", (node, seq))
+        _set(self, "internaldate", _aware(self.internaldate))
+        ident = self.instance_id
+        if (
+            not isinstance(ident, tuple | list)
+            or len(ident) != 2
+            or not isinstance(ident[0], str)
+            or type(ident[1]) is not int
+        ):
+            raise ValueError(f"instance_id must be (str, int), got {ident!r}")
+        if type(ident) is not tuple:
+            _set(self, "instance_id", (ident[0], ident[1]))
 
     @classmethod
     def new(

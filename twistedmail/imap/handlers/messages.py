@@ -52,21 +52,22 @@ def append(session: Session, cmd: c.Append) -> Reply:
 
 
 class _Target:
-    """A message as one session's SEARCH sees it."""
+    """A message as one session's SEARCH sees it (fields read lazily from the record)."""
 
-    __slots__ = ("seq", "uid", "flags", "recent", "modseq", "size", "internaldate",
-                 "data", "cache")
+    __slots__ = ("seq", "rec", "recent")
 
     def __init__(self, seq: int, rec: Any, recent: bool) -> None:
         self.seq = seq
-        self.uid = rec.uid
-        self.flags = rec.flags
+        self.rec = rec
         self.recent = recent
-        self.modseq = rec.modseq
-        self.size = rec.size
-        self.internaldate = rec.internaldate
-        self.data = rec.blob.data
-        self.cache = rec.blob.cache
+
+    uid = property(lambda self: self.rec.uid)
+    flags = property(lambda self: self.rec.flags)
+    modseq = property(lambda self: self.rec.modseq)
+    size = property(lambda self: self.rec.size)
+    internaldate = property(lambda self: self.rec.internaldate)
+    data = property(lambda self: self.rec.blob.data)
+    cache = property(lambda self: self.rec.blob.cache)
 
 
 def search(session: Session, cmd: c.Search) -> None:
@@ -77,12 +78,10 @@ def search(session: Session, cmd: c.Search) -> None:
         raise No(str(err) or "Unsupported charset", "BADCHARSET",
                  ([Atom("UTF-8"), Atom("US-ASCII")],)) from None
     view = session.require_view()
-    targets = []
     recent = view.recent
-    for seq, uid in view.pairs():
-        rec = view.record(uid)
-        if rec is not None:
-            targets.append(_Target(seq, rec, uid in recent))
+    get = view.mailbox.get
+    targets = [_Target(seq, rec, uid in recent) for seq, uid in enumerate(view.uids, 1)
+               if (rec := get(uid)) is not None]
     ctx = SearchContext(max_seq=view.exists, max_uid=view.max_uid(), now=time.time(),
                         saved=session.saved_search)
     try:
