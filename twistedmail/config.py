@@ -42,6 +42,7 @@ class NodeSettings:
     tls_key: str | None = None
     allow_plaintext: bool = True
     log_format: str = "text"
+    state_file: str | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -101,6 +102,14 @@ def _readable_file(label: str, value: object) -> str:
             pass
     except OSError as err:
         raise ConfigError(f"{label}: cannot read {path}: {err.strerror}") from None
+    return path
+
+
+def _writable_path(label: str, value: object) -> str:
+    path = _str(label, value)
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise ConfigError(f"{label}: directory of {path} is missing or not writable")
     return path
 
 
@@ -172,6 +181,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "tls_key": _readable_file,
     "allow_plaintext": _bool,
     "log_format": _log_format,
+    "state_file": lambda k, v: _writable_path(k, v),
 }
 
 # --- the TOML file -----------------------------------------------------------------
@@ -182,6 +192,7 @@ NODE_KEYS = {
     "uidvalidity_root": "uidvalidity_root",
     "imap": "imap_endpoints",
     "demo": "demo",
+    "state_file": "state_file",
 }
 SECTION_KEYS = {
     "limits": {
@@ -203,6 +214,7 @@ CLI_KEYS = {
     "log-format": "log_format",
     "tls-cert": "tls_cert",
     "tls-key": "tls_key",
+    "state-file": "state_file",
 }
 
 CLI_INTEGERS = ("uidvalidity-root", "max-line", "max-literal")

@@ -11,6 +11,7 @@ from twisted.internet.defer import Deferred
 from twistedmail import demo
 from twistedmail.auth import IMailUser, PasswordChecker, Realm
 from twistedmail.config import NodeSettings
+from twistedmail.statefile import StateFile
 from twistedmail.store import CreateAccount, MailStore
 
 DEMO_USER = "demo"
@@ -37,12 +38,26 @@ class Node:
         self.settings = settings if settings is not None else NodeSettings()
         self.reactor = reactor
         self.store = MailStore(self.settings.node_name, self.settings.uidvalidity_root)
+        self._install_uidvalidity_floor()
         self._checker = PasswordChecker()
         self.portal = Portal(Realm(), [self._checker])
         for name, password in self.settings.users.items():
             self.add_user(name, password)
         if self.settings.demo:
             self.add_demo_account()
+
+    def _install_uidvalidity_floor(self) -> None:
+        """An in-memory node that (re)starts has lost its UID maps, so every folder
+        must get a UIDVALIDITY above any this node showed before (RFC 3501 §2.3.1.1).
+
+        With a state file the guarantee is exact; without one the allocator's
+        wall-clock floor (minutes since 2025) holds for restarts a minute apart."""
+        if self.settings.state_file is None:
+            return
+        state = StateFile(self.settings.state_file)
+        allocator = self.store.allocator
+        allocator.floor_provider = lambda: state.boot_floor
+        allocator.on_issue = state.reserve
 
     def add_user(self, name: str, password: str) -> None:
         """Create an account (with its INBOX) that can log in with ``password``."""

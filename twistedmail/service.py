@@ -55,6 +55,13 @@ class Options(usage.Options):
         ["log-format", None, None, "Log as 'text' (default) or 'json' (one JSON object a line)"],
         ["tls-cert", None, None, "PEM certificate for STARTTLS, e.g. --tls-cert cert.pem"],
         ["tls-key", None, None, "PEM private key for STARTTLS, e.g. --tls-key key.pem"],
+        [
+            "state-file",
+            None,
+            None,
+            "Small file where the node reserves UIDVALIDITY counters, so any restart "
+            "gets larger values, e.g. --state-file /var/lib/clustermail/node1.state",
+        ],
     ]
     optFlags = [
         ["demo", None, "Add account demo/demo with sample folders and messages"],
@@ -188,9 +195,13 @@ def makeService(options: Options | dict[str, Any]) -> service.MultiService:
 
     from twistedmail.imap.protocol import IMAPFactory
     from twistedmail.node import Node
+    from twistedmail.statefile import StateFileError
 
     settings = getattr(options, "settings", None) or settings_from(options)
-    node = Node(settings, reactor=reactor)
+    try:
+        node = Node(settings, reactor=reactor)
+    except StateFileError as err:
+        raise SystemExit(f"clustermail: error: {err}") from None
     top = service.MultiService()
     factory = IMAPFactory(node)
     for description in settings.imap_endpoints:

@@ -28,6 +28,7 @@ OPTIONS = [
     "--log-format",
     "--tls-cert",
     "--tls-key",
+    "--state-file",
 ]
 
 
@@ -191,3 +192,37 @@ def test_spawned_node_runs_this_tree():
     root = Path(__file__).resolve().parents[2]
     assert root == SOURCE_ROOT
     assert twistd_env()["PYTHONPATH"].split(":")[0] == str(root)
+
+
+def _uidvalidity(node, mailbox="INBOX"):
+    client = imaplib.IMAP4(node.host, node.port)
+    client.login("alice", "secret")
+    typ, data = client.status(mailbox, "(UIDVALIDITY)")
+    client.logout()
+    return int(data[0].rsplit(b" ", 1)[1].rstrip(b")"))
+
+
+def test_restart_gives_larger_uidvalidity(clustermail_node, tmp_path):
+    """With --state-file, a node killed -9 and restarted (twice, within seconds) shows
+    larger UIDVALIDITYs each time (new UID maps, RFC 3501 §2.3.1.1); root kept."""
+    state = tmp_path / "node.state"
+    node = clustermail_node(users=["alice:secret"],
+                            extra_args=["--uidvalidity-root", "7", "--state-file", str(state)])
+    seen = [_uidvalidity(node)]
+    for _ in range(2):
+        node.kill()
+        node.start()
+        seen.append(_uidvalidity(node))
+    assert [v >> 24 for v in seen] == [7, 7, 7]
+    assert seen[0] < seen[1] < seen[2]
+
+
+def test_unreadable_state_file_is_one_clear_error(tmp_path):
+    """A corrupt state file stops startup with one line naming it, exit status != 0."""
+    state = tmp_path / "bad.state"
+    state.write_text("not json")
+    result = run_twistd(["--state-file", str(state), "--imap", "tcp:0:interface=127.0.0.1"])
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and "state_file" in lines[-1], result.stderr
+    assert "Traceback" not in result.stdout + result.stderr

@@ -41,9 +41,8 @@ Conventions (Dovecot-compatible unless noted):
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-
 from collections.abc import Iterable
+from functools import lru_cache
 
 from twistedmail.imap.mimeparse import (
     Field,

@@ -84,6 +84,9 @@ class UidValidityAllocator:
         self.clock = clock
         self.state: dict[str, dict[str, int]] = {} if state is None else state
         self.floor_provider = floor_provider
+        # Called with every counter issued, before it is used: a node-wide
+        # reservation (e.g. the node's state file) can record it first.
+        self.on_issue: Callable[[int], None] | None = None
 
     def last(self, user: str, name: str) -> int:
         """The highest counter ever recorded for the name (0 if none)."""
@@ -116,6 +119,8 @@ class UidValidityAllocator:
         return self.allocate(user, name)
 
     def _record(self, user: str, name: str, counter: int) -> None:
+        if self.on_issue is not None:
+            self.on_issue(counter)
         names = self.state.setdefault(user, {})
         if counter > names.get(name, 0):
             names[name] = counter
