@@ -17,7 +17,17 @@ from twisted.logger import Logger
 
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import Bad, Bye, CommandFailed
-from twistedmail.imap.handlers import auth, fetch, mailbox, messages, misc, select
+from twistedmail.imap.handlers import (
+    append,
+    auth,
+    copy,
+    fetch,
+    mailbox,
+    misc,
+    search,
+    select,
+    store,
+)
 from twistedmail.imap.session import AUTHENTICATED, NOT_AUTHENTICATED, SELECTED, Session
 
 log = Logger()
@@ -60,7 +70,7 @@ TABLE: dict[str, Spec] = {
     "LIST": Spec(mailbox.list_, AUTH),
     "LSUB": Spec(mailbox.list_, AUTH),
     "STATUS": Spec(mailbox.status, AUTH),
-    "APPEND": Spec(messages.append, AUTH),
+    "APPEND": Spec(append.append, AUTH),
     "NAMESPACE": Spec(misc.namespace, AUTH),  # RFC 2342
     "ENABLE": Spec(misc.enable, AUTH),  # RFC 5161
     "IDLE": Spec(misc.idle, AUTH),  # RFC 2177
@@ -70,16 +80,16 @@ TABLE: dict[str, Spec] = {
     "UNSELECT": Spec(select.unselect, SEL),  # RFC 3691
     "EXPUNGE": Spec(select.expunge, SEL),
     "UID EXPUNGE": Spec(select.uid_expunge, SEL),  # RFC 4315
-    "SEARCH": Spec(messages.search, SEL, uses_seqs=True),
-    "UID SEARCH": Spec(messages.search, SEL),
+    "SEARCH": Spec(search.search, SEL, uses_seqs=True),
+    "UID SEARCH": Spec(search.search, SEL),
     "FETCH": Spec(fetch.fetch, SEL, uses_seqs=True),
     "UID FETCH": Spec(fetch.fetch, SEL),
-    "STORE": Spec(messages.store, SEL, uses_seqs=True),
-    "UID STORE": Spec(messages.store, SEL),
-    "COPY": Spec(messages.copy, SEL, uses_seqs=True),
-    "UID COPY": Spec(messages.copy, SEL),
-    "MOVE": Spec(messages.copy, SEL),  # RFC 6851 §3.3: MOVE itself sends EXPUNGE
-    "UID MOVE": Spec(messages.copy, SEL),
+    "STORE": Spec(store.store, SEL, uses_seqs=True),
+    "UID STORE": Spec(store.store, SEL),
+    "COPY": Spec(copy.copy, SEL, uses_seqs=True),
+    "UID COPY": Spec(copy.copy, SEL),
+    "MOVE": Spec(copy.copy, SEL),  # RFC 6851 §3.3: MOVE itself sends EXPUNGE
+    "UID MOVE": Spec(copy.copy, SEL),
 }
 
 # Everything here is implemented and tested; nothing is advertised otherwise.
