@@ -122,12 +122,10 @@ class Session:
     # --- store access --------------------------------------------------------------
 
     def mailbox(self, name: str) -> Mailbox:
-        """The user's mailbox ``name``; NO [NONEXISTENT] if missing (RFC 5530)."""
-        assert self.user is not None
-        try:
-            return self.store.mailbox(self.user, name)
-        except StoreError as err:
-            raise No(str(err) or "No such mailbox", err.code) from None
+        """The mailbox a client name designates; NO [NONEXISTENT] if missing (RFC 5530)."""
+        from twistedmail.imap.namespaces import lookup
+
+        return lookup(self, name)
 
     def apply(self, op: Any, own_flags: bool = False) -> list[Any]:
         """Apply a store op; ``own_flags`` hides this session's flag changes from its view."""

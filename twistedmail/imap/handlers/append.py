@@ -17,7 +17,7 @@ def append(session: Session, cmd: c.Append) -> Reply:
     if not cmd.message:
         raise No("Empty messages are not accepted")
     date = cmd.date if isinstance(cmd.date, datetime) else None
-    op = Append.new(session.store, session.username, mailbox.name, cmd.message,
+    op = Append.new(session.store, mailbox.user, mailbox.name, cmd.message,
                     flags=frozenset(cmd.flags), internaldate=date)
     changes = session.apply(op)
     uid = next(ch.uids[-1] for ch in changes if isinstance(ch, MessagesAdded))

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from twistedmail.imap.errors import No
+from twistedmail.imap.namespaces import lookup
 from twistedmail.imap.session import Session
-from twistedmail.store import NoSuchMailbox
 
 Reply = tuple[str, str | None, tuple[object, ...]]
 
 
 def target_mailbox(session: Session, name: str) -> Any:
     """The destination of APPEND/COPY: NO [TRYCREATE] if missing (RFC 3501 §6.3.11)."""
-    assert session.user is not None
     try:
-        return session.store.mailbox(session.user, name)
-    except NoSuchMailbox:
+        return lookup(session, name)
+    except No as err:
+        if err.code != "NONEXISTENT":
+            raise
         raise No(f"Mailbox does not exist: {name}", "TRYCREATE") from None

@@ -23,7 +23,7 @@ def copy(session: Session, cmd: c.Copy) -> Reply | None:
         if cmd.move or cmd.uid:
             return None
         raise No("No messages to copy")
-    changes = session.apply(Copy(session.username, view.mailbox.name, tuple(uids), dest.name,
+    changes = session.apply(Copy(view.mailbox.user, view.mailbox.name, tuple(uids), dest.name,
                                  cmd.move))
     copied = next((ch for ch in changes if isinstance(ch, Copied)), None)
     if copied is None:

@@ -45,7 +45,7 @@ def _mark_seen(session: Session, uids: list[int]) -> set[int]:
         if rec is not None and "\\Seen" not in rec.flags:
             unseen.append(uid)
     if unseen:
-        session.apply(StoreFlags(session.username, view.mailbox.name, tuple(unseen), "add",
+        session.apply(StoreFlags(view.mailbox.user, view.mailbox.name, tuple(unseen), "add",
                                  frozenset({"\\Seen"})), own_flags=True)
     return set(unseen)
 

@@ -8,6 +8,7 @@ from functools import lru_cache
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.mutf7 import encode as mutf7_encode
+from twistedmail.imap.namespaces import client_name, resolve, visible
 from twistedmail.imap.responses import Atom
 from twistedmail.imap.session import Session
 from twistedmail.store import (
@@ -32,24 +33,28 @@ def create(session: Session, cmd: c.MailboxCommand) -> None:
     name = cmd.mailbox.rstrip(DELIM)
     if name.upper() == "INBOX":
         raise No("INBOX already exists", "ALREADYEXISTS")
-    session.apply(CreateMailbox.new(session.username, name))
+    owner, local = resolve(session, name)
+    session.apply(CreateMailbox.new(owner, local))
 
 
 def delete(session: Session, cmd: c.MailboxCommand) -> None:
     """RFC 3501 §6.3.4."""
     if cmd.mailbox.upper() == "INBOX":
         raise No("INBOX cannot be deleted", "CANNOT")
-    session.mailbox(cmd.mailbox)
+    mailbox = session.mailbox(cmd.mailbox)
     view = session.view
-    if view is not None and view.mailbox.name == cmd.mailbox:
+    if view is not None and view.mailbox is mailbox:
         session.unselect()
-    session.apply(DeleteMailbox(session.username, cmd.mailbox))
+    session.apply(DeleteMailbox(mailbox.user, mailbox.name))
 
 
 def rename(session: Session, cmd: c.Rename) -> None:
     """RFC 3501 §6.3.5, including the INBOX special case."""
-    session.mailbox(cmd.old)
-    session.apply(RenameMailbox(session.username, cmd.old, cmd.new.rstrip(DELIM)))
+    mailbox = session.mailbox(cmd.old)
+    owner, local = resolve(session, cmd.new.rstrip(DELIM))
+    if owner != mailbox.user:
+        raise No("Cannot rename a mailbox into another namespace", "CANNOT")
+    session.apply(RenameMailbox(mailbox.user, mailbox.name, local))
 
 
 def subscribe(session: Session, cmd: c.MailboxCommand) -> None:
@@ -103,7 +108,7 @@ def list_(session: Session, cmd: c.ListCmd) -> None:
         return
     full = _join(cmd.reference, cmd.pattern)
     regex = pattern_regex(full)
-    mailboxes = {m.name: m for m in session.store.mailboxes(session.user)}
+    mailboxes = dict(visible(session))
     rows = _lsub_rows(session, regex, mailboxes) if cmd.lsub else _list_rows(regex, mailboxes)
     for name, attrs in rows:
         session.out.untagged(verb, [Atom(a) for a in attrs], DELIM, wire_name(name))
@@ -178,4 +183,4 @@ def status(session: Session, cmd: c.Status) -> None:
         items.extend([Atom(item), values[item]()])
     if not items and not cmd.items:
         raise No("STATUS needs at least one item")
-    session.out.untagged(Atom("STATUS"), wire_name(mailbox.name), items)
+    session.out.untagged(Atom("STATUS"), wire_name(client_name(session, mailbox)), items)

@@ -55,7 +55,7 @@ def close(session: Session, cmd: c.Simple) -> None:
     if not view.readonly:
         doomed = _deleted_uids(session, [u for _, u in view.pairs()])
         if doomed:
-            session.apply(Expunge(session.username, view.mailbox.name, tuple(doomed)))
+            session.apply(Expunge(view.mailbox.user, view.mailbox.name, tuple(doomed)))
     session.unselect()
 
 
@@ -81,7 +81,7 @@ def _expunge(session: Session, uids: list[int]) -> None:
         raise No("Mailbox is read-only", "READ-ONLY")
     doomed = _deleted_uids(session, uids)
     if doomed:
-        session.apply(Expunge(session.username, view.mailbox.name, tuple(doomed)))
+        session.apply(Expunge(view.mailbox.user, view.mailbox.name, tuple(doomed)))
 
 
 def _deleted_uids(session: Session, uids: list[int]) -> list[int]:

@@ -22,7 +22,7 @@ def store(session: Session, cmd: c.Store) -> Reply | None:
              if view.record(u) is not None]
     if not pairs:
         return None
-    op = StoreFlags(session.username, view.mailbox.name, tuple(u for _, u in pairs),
+    op = StoreFlags(view.mailbox.user, view.mailbox.name, tuple(u for _, u in pairs),
                     _MODES[cmd.mode], frozenset(cmd.flags), cmd.unchangedsince)
     changes = session.apply(op, own_flags=True)
     failed = {u for ch in changes if isinstance(ch, StoreFailed) for u in ch.uids}
