@@ -1,24 +1,82 @@
 """Authentication through twisted.cred: avatar, realm, password checker, portal.
 
-User names are case-sensitive.  Passwords are kept in memory as given and
-compared in constant time; a later milestone stores hashes instead.
+User names are case-sensitive.  Passwords are never kept: each user has SCRAM
+keys (RFC 5802 §3: a random salt, an iteration count, StoredKey and ServerKey,
+from PBKDF2-HMAC-SHA-256 of the SASLprep'd password).  They serve both
+AUTHENTICATE SCRAM-SHA-256 (RFC 7677, the client proves it knows the password)
+and LOGIN / AUTHENTICATE PLAIN (the given password is run through PBKDF2 with the
+user's salt and compared in constant time).  An unknown user costs the same
+PBKDF2 work and, for SCRAM, gets a stable made-up salt (RFC 5802 §9).
+
+A successful plaintext check is remembered as a keyed hash (HMAC with a random
+per-process key) so that repeated LOGINs skip PBKDF2, like Dovecot's auth cache;
+failures always pay the full PBKDF2 cost.  (The configured passwords arrive in
+plaintext from the config anyway; the keys are what the checker keeps.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import os
+import stringprep
+import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.cred.checkers import ICredentialsChecker
-from twisted.cred.credentials import IUsernamePassword
+from twisted.cred.credentials import ICredentials, IUsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet import defer
 from zope.interface import Attribute, Interface, implementer
 
-# Compared against when the user is unknown, so that a miss costs what a hit costs.
-_DUMMY = b"\x00" * 32
+SCRAM_HASH = "sha256"  # RFC 7677
+SCRAM_ITERATIONS = 4096  # RFC 7677 §4: at least 4096
+SALT_BYTES = 16
+
+
+@dataclass(frozen=True)
+class ScramKeys:
+    """What is stored for one user (RFC 5802 §3); the password itself is not."""
+
+    salt: bytes
+    iterations: int
+    stored_key: bytes
+    server_key: bytes
+
+    @classmethod
+    def derive(cls, password: str | bytes, salt: bytes | None = None,
+               iterations: int = SCRAM_ITERATIONS, hash_name: str = SCRAM_HASH) -> ScramKeys:
+        """SaltedPassword = PBKDF2(SASLprep(password), salt, i); the keys from it."""
+        salt = os.urandom(SALT_BYTES) if salt is None else salt
+        salted = hashlib.pbkdf2_hmac(hash_name, _bytes(saslprep(_text(password))), salt,
+                                     iterations)
+        client_key = hmac.digest(salted, b"Client Key", hash_name)
+        return cls(salt, iterations, hashlib.new(hash_name, client_key).digest(),
+                   hmac.digest(salted, b"Server Key", hash_name))
+
+
+def saslprep(text: str) -> str:
+    """RFC 4013 SASLprep, mapping and normalisation only (RFC 5802 §5.1 "Normalize").
+
+    Non-ASCII spaces (C.1.2) become " ", "mapped to nothing" (B.1) characters go,
+    then NFKC.  ASCII passwords are returned unchanged."""
+    if text.isascii():
+        return text
+    mapped = "".join(" " if stringprep.in_table_c12(ch) else ch
+                     for ch in text if not stringprep.in_table_b1(ch))
+    return unicodedata.normalize("NFKC", mapped)
+
+
+class IScramCredentials(ICredentials):
+    """A SCRAM client proof (RFC 5802), checked against a user's stored keys."""
+
+    username = Attribute("The authentication identity (str).")
+
+    def verify(keys: ScramKeys) -> bool:
+        """True if the proof matches ``keys`` (and remember the server signature)."""
 
 
 class IMailUser(Interface):
@@ -65,16 +123,31 @@ def _bytes(value: str | bytes) -> bytes:
 class PasswordChecker:
     """Checks IUsernamePassword credentials against an in-memory user table."""
 
-    credentialInterfaces = (IUsernamePassword,)
+    credentialInterfaces = (IUsernamePassword, IScramCredentials)
 
-    def __init__(self, users: Mapping[str, str] | None = None) -> None:
-        self._users: dict[str, bytes] = {}
+    def __init__(self, users: Mapping[str, str] | None = None,
+                 iterations: int = SCRAM_ITERATIONS) -> None:
+        self.iterations = iterations
+        self._users: dict[str, ScramKeys] = {}
+        self._secret = os.urandom(32)  # made-up salts of unknown users; the login cache
+        self._dummy: ScramKeys | None = None
+        self._verified: dict[str, bytes] = {}  # user -> HMAC(secret, good password)
         for name, password in (users or {}).items():
             self.add_user(name, password)
 
     def add_user(self, name: str, password: str) -> None:
-        """Add a user, or change the password of an existing one."""
-        self._users[name] = _bytes(password)
+        """Add a user, or change the password of an existing one (new salt)."""
+        self._users[name] = ScramKeys.derive(password, iterations=self.iterations)
+        self._verified.pop(name, None)
+
+    def scram_salt(self, name: str) -> tuple[bytes, int]:
+        """(salt, iterations) for a SCRAM server-first message; made up but stable
+        for unknown users, so the answer does not tell who exists (RFC 5802 §9)."""
+        keys = self._users.get(name)
+        if keys is not None:
+            return keys.salt, keys.iterations
+        fake = hmac.digest(self._secret, _bytes(name), "sha256")[:SALT_BYTES]
+        return fake, self.iterations
 
     def usernames(self) -> list[str]:
         """The known user names, sorted."""
@@ -83,11 +156,33 @@ class PasswordChecker:
     def requestAvatarId(self, credentials: Any) -> defer.Deferred[Any]:
         name = _text(credentials.username)
         stored = self._users.get(name)
-        given = _bytes(credentials.password)
-        matches = hmac.compare_digest(given, _DUMMY if stored is None else stored)
+        keys = self._dummy_keys() if stored is None else stored
+        if IScramCredentials.providedBy(credentials):
+            matches = credentials.verify(keys)
+        else:
+            matches = self._check_password(name, _text(credentials.password), keys)
         if stored is None or not matches:
             return defer.fail(UnauthorizedLogin("bad user name or password"))
         return defer.succeed(name)  # the avatar id: the user name, as str
+
+
+    def _check_password(self, name: str, password: str, keys: ScramKeys) -> bool:
+        tag = hmac.digest(self._secret, _bytes(name) + b"\0" + _bytes(password), "sha256")
+        cached = self._verified.get(name)
+        if cached is not None and hmac.compare_digest(cached, tag):
+            return True
+        given = ScramKeys.derive(password, keys.salt, keys.iterations)
+        if not hmac.compare_digest(given.stored_key, keys.stored_key):
+            return False
+        if keys is not self._dummy:
+            self._verified[name] = tag
+        return True
+
+    def _dummy_keys(self) -> ScramKeys:
+        """Keys no password matches: an unknown user costs a real PBKDF2 run."""
+        if self._dummy is None:
+            self._dummy = ScramKeys.derive(os.urandom(16).hex(), iterations=self.iterations)
+        return self._dummy
 
 
 def build_portal(users: Mapping[str, str]) -> Portal:

@@ -19,6 +19,7 @@ from typing import Any
 DEFAULT_IMAP = "tcp:1143:interface=127.0.0.1"
 NODE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 LOG_FORMATS = ("text", "json")
+LITERAL_MODES = ("plus", "minus")  # RFC 7888 LITERAL+ / LITERAL-
 
 
 class ConfigError(ValueError):
@@ -40,9 +41,21 @@ class NodeSettings:
     idle_timeout_preauth: float = 60.0
     tls_cert: str | None = None
     tls_key: str | None = None
-    allow_plaintext: bool = True
+    # LOGIN / AUTHENTICATE PLAIN without TLS: always from loopback; from other peers only
+    # with allow_plaintext (RFC 3501 §6.2.3 LOGINDISABLED, RFC 8314 §5.3)
+    allow_plaintext: bool = False
     log_format: str = "text"
     state_file: str | None = None
+    # RFC 7888: "plus" advertises LITERAL+, "minus" LITERAL- ({n+} only up to 4096 bytes).
+    literal_mode: str = "plus"
+    # RFC 9208 default limits per account: STORAGE in KiB, MESSAGE count; 0 = none.
+    quota_storage: int = 0
+    quota_messages: int = 0
+    # Users who own the public namespace ("Public/...") and may SETQUOTA (RFC 4314, 9208).
+    admins: list[str] = field(default_factory=list)
+    # Public folders created at start, and the rights "anyone" gets on them (RFC 4314).
+    public_folders: list[str] = field(default_factory=list)
+    public_rights: str = "lr"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -118,8 +131,10 @@ def check_endpoint(label: str, value: object) -> str:
     desc = _str(label, value)
     from twisted.internet import endpoints, reactor
 
-    try:
-        endpoints.serverFromString(reactor, desc)
+    from twistedmail.tls import plain_description
+
+    try:  # "ssl:993" without privateKey= uses the node's certificate (twistedmail.tls)
+        endpoints.serverFromString(reactor, plain_description(desc))
         _check_port(desc)
     except Exception as err:  # parse errors, unreadable TLS keys, unknown types
         problem = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -161,6 +176,41 @@ def _users(label: str, value: object) -> dict[str, str]:
     return users
 
 
+def _names(label: str, value: object) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, list):
+        raise ConfigError(f"{label}: must be a list of names, got {value!r}")
+    for name in value:
+        if not isinstance(name, str) or not name or name.strip() != name or "\n" in name:
+            raise ConfigError(f"{label}: bad name {name!r}")
+    return list(value)
+
+
+def _public_folders(label: str, value: object) -> list[str]:
+    names = _names(label, value)
+    for name in names:
+        parts = name.split("/")
+        if "" in parts or parts[0].upper() == "INBOX":
+            raise ConfigError(f"{label}: bad public folder name {name!r}")
+    return names
+
+
+def _rights(label: str, value: object) -> str:
+    from twistedmail.store.acl import BadRights, canonical, parse_rights
+
+    if not isinstance(value, str):
+        raise ConfigError(f"{label}: must be a string of RFC 4314 rights, got {value!r}")
+    try:
+        return canonical(parse_rights(value))
+    except BadRights as err:
+        raise ConfigError(f"{label}: {err}") from None
+
+
+def _choice(label: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{label}: must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
 def _log_format(label: str, value: object) -> str:
     if value not in LOG_FORMATS:
         raise ConfigError(f"{label}: must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
@@ -182,6 +232,12 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "allow_plaintext": _bool,
     "log_format": _log_format,
     "state_file": lambda k, v: _writable_path(k, v),
+    "literal_mode": lambda k, v: _choice(k, v, LITERAL_MODES),
+    "quota_storage": lambda k, v: _int(k, v, 0),
+    "quota_messages": lambda k, v: _int(k, v, 0),
+    "admins": _names,
+    "public_folders": _public_folders,
+    "public_rights": _rights,
 }
 
 # --- the TOML file -----------------------------------------------------------------
@@ -193,16 +249,20 @@ NODE_KEYS = {
     "imap": "imap_endpoints",
     "demo": "demo",
     "state_file": "state_file",
+    "admins": "admins",
 }
 SECTION_KEYS = {
     "limits": {
         "max_line": "max_line",
         "max_literal": "max_literal",
+        "literal_mode": "literal_mode",
         "idle_timeout_auth": "idle_timeout_auth",
         "idle_timeout_preauth": "idle_timeout_preauth",
     },
     "tls": {"cert": "tls_cert", "key": "tls_key", "allow_plaintext": "allow_plaintext"},
     "log": {"format": "log_format"},
+    "quota": {"storage": "quota_storage", "messages": "quota_messages"},
+    "public": {"folders": "public_folders", "rights": "public_rights"},
 }
 TOP_LEVEL = ("node", *SECTION_KEYS, "users")
 
@@ -211,6 +271,7 @@ CLI_KEYS = {
     "uidvalidity-root": "uidvalidity_root",
     "max-line": "max_line",
     "max-literal": "max_literal",
+    "literal-mode": "literal_mode",
     "log-format": "log_format",
     "tls-cert": "tls_cert",
     "tls-key": "tls_key",
@@ -329,6 +390,8 @@ def settings_from_cli(options: Mapping[str, Any], raw: Raw) -> Raw:
         raw["users"] = (users, "--user")
     if options.get("demo"):
         raw["demo"] = (True, "--demo")
+    if options.get("allow-plaintext"):
+        raw["allow_plaintext"] = (True, "--allow-plaintext")
     if options.get("node") is not None and "node_name" not in raw:
         raw["node_name"] = (options["node"], "--node")
     return raw

@@ -7,7 +7,7 @@ from typing import Any
 
 from twistedmail.store import Append, CreateMailbox
 
-FOLDERS = ("Work", "Archive", "Archive/2026", "Café")
+FOLDERS = ("Work", "Archive/2026", "Café")  # Archive exists (CreateAccount.standard)
 
 _UTC = datetime.UTC
 

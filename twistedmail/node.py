@@ -43,6 +43,7 @@ class Node:
         self.portal = Portal(Realm(), [self._checker])
         for name, password in self.settings.users.items():
             self.add_user(name, password)
+        self._create_public_folders()
         if self.settings.demo:
             self.add_demo_account()
 
@@ -59,10 +60,23 @@ class Node:
         allocator.floor_provider = lambda: state.boot_floor
         allocator.on_issue = state.reserve
 
+    def _create_public_folders(self) -> None:
+        """The "#public" pseudo-account owns "Public/..." (RFC 2342 shared namespace);
+        configured folders get ``public_rights`` for "anyone" (RFC 4314)."""
+        from twistedmail.imap.namespaces import PUBLIC_OWNER
+        from twistedmail.store import CreateMailbox, SetAcl
+
+        self.store.apply(CreateAccount(PUBLIC_OWNER))
+        for folder in self.settings.public_folders:
+            if not any(m.name == folder for m in self.store.mailboxes(PUBLIC_OWNER)):
+                self.store.apply(CreateMailbox.new(PUBLIC_OWNER, folder))
+            self.store.apply(SetAcl(PUBLIC_OWNER, folder, "anyone", self.settings.public_rights))
+
     def add_user(self, name: str, password: str) -> None:
         """Create an account (with its INBOX) that can log in with ``password``."""
         if name not in self._checker.usernames():
-            self.store.apply(CreateAccount(name))
+            # RFC 6154: INBOX plus Drafts, Sent, Trash, Junk, Archive with special uses.
+            self.store.apply(CreateAccount.standard(name))
         self._checker.add_user(name, password)
 
     def add_demo_account(self) -> None:

@@ -50,9 +50,14 @@ class Options(usage.Options):
             "UIDVALIDITY root byte 0-255, unique per cluster member (default 1), "
             "e.g. --uidvalidity-root 2",
         ],
-        ["max-line", None, None, "Longest command line in bytes (default 65536)"],
-        ["max-literal", None, None, "Largest literal in bytes (default 67108864 = 64 MiB)"],
-        ["log-format", None, None, "Log as 'text' (default) or 'json' (one JSON object a line)"],
+        ["max-line", None, None, "Longest command line in bytes (default 65536), "
+         "e.g. --max-line 131072"],
+        ["max-literal", None, None, "Largest literal in bytes (default 67108864 = 64 MiB), "
+         "also the advertised APPENDLIMIT, e.g. --max-literal 10485760"],
+        ["literal-mode", None, None, "Non-synchronizing literals: 'plus' (LITERAL+, default) "
+         "or 'minus' (LITERAL-, at most 4096 bytes), e.g. --literal-mode minus"],
+        ["log-format", None, None, "Log as 'text' (default) or 'json' (one JSON object a line), "
+         "e.g. --log-format json"],
         ["tls-cert", None, None, "PEM certificate for STARTTLS, e.g. --tls-cert cert.pem"],
         ["tls-key", None, None, "PEM private key for STARTTLS, e.g. --tls-key key.pem"],
         [
@@ -64,7 +69,10 @@ class Options(usage.Options):
         ],
     ]
     optFlags = [
-        ["demo", None, "Add account demo/demo with sample folders and messages"],
+        ["allow-plaintext", None, "Allow LOGIN / AUTHENTICATE PLAIN without TLS from any "
+         "peer (default: loopback only; others get LOGINDISABLED until STARTTLS)"],
+        ["demo", None, "Add account demo/demo with sample folders and messages, "
+         "e.g. twistd -n clustermail --demo"],
     ]
 
     def __init__(self) -> None:
@@ -161,8 +169,12 @@ class IMAPListener(service.Service):
     def _listen(self) -> None:
         if self._listening is not None:
             return
-        endpoint = endpoints.serverFromString(self.reactor, self.description)
-        self._listening = endpoint.listen(self.factory)
+        from twistedmail.tls import server_endpoint
+
+        settings = getattr(getattr(self.factory, "node", None), "settings", None)
+        endpoint, factory = server_endpoint(self.reactor, self.description, settings,
+                                            self.factory)
+        self._listening = endpoint.listen(factory)
         self._listening.addCallbacks(self._bound, self._cannot_listen)
         if self._error is not None:  # most endpoints fail synchronously, e.g. port in use
             raise SystemExit(f"clustermail: error: {self._error}")

@@ -1,4 +1,10 @@
-"""TLS server contexts: a configured certificate, or a self-signed one for development."""
+"""TLS server contexts: a configured certificate, or a self-signed one for development.
+
+Both STARTTLS (RFC 3501 §6.2.1) and implicit-TLS listeners (RFC 8314 §3.3, port
+993) use the node's certificate: ``[tls] cert``/``key`` when configured, else a
+self-signed one for ``localhost`` made in memory on first use.  An ``ssl:``
+endpoint that names its own ``privateKey=`` keeps Twisted's meaning instead.
+"""
 
 from __future__ import annotations
 
@@ -63,3 +69,31 @@ def self_signed_pem(hostname: str = "localhost") -> bytes:
                                 serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return cert.public_bytes(serialization.Encoding.PEM) + key_pem
+
+
+def uses_node_certificate(description: str) -> bool:
+    """True for an ``ssl:`` endpoint without ``privateKey=``/``certKey=``: it is
+    served with the node's certificate (``ssl:993:interface=0.0.0.0``)."""
+    kind, _, rest = description.partition(":")
+    own = ("privateKey=", "certKey=")
+    return kind == "ssl" and not any(arg.startswith(own) for arg in rest.split(":"))
+
+
+def plain_description(description: str) -> str:
+    """The TCP endpoint under such an ``ssl:`` endpoint (``ssl:993`` → ``tcp:993``)."""
+    return "tcp:" + description.partition(":")[2] if uses_node_certificate(description) \
+        else description
+
+
+def server_endpoint(reactor: Any, description: str, settings: Any,
+                    factory: Any) -> tuple[Any, Any]:
+    """(endpoint, factory) to listen with; implicit TLS with the node's certificate
+    wraps ``factory`` in a TLSMemoryBIOFactory over a TCP endpoint."""
+    from twisted.internet import endpoints
+
+    if not uses_node_certificate(description):
+        return endpoints.serverFromString(reactor, description), factory
+    from twisted.protocols.tls import TLSMemoryBIOFactory
+
+    tcp = endpoints.serverFromString(reactor, plain_description(description))
+    return tcp, TLSMemoryBIOFactory(context_for(settings), False, factory)

@@ -90,7 +90,7 @@ def test_defaults():
     assert s.idle_timeout_auth >= 30 * 60  # RFC 3501 §5.4
     assert s.idle_timeout_preauth == 60
     assert s.tls_cert is None and s.tls_key is None
-    assert s.allow_plaintext is True and s.log_format == "text"
+    assert s.allow_plaintext is False and s.log_format == "text"  # loopback-only plaintext
 
 
 def test_full_toml_is_read(tmp_path):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from twistedmail.imap.commands import (
     STAR,
     Append,
+    AppendMessage,
     Authenticate,
     Command,
     Copy,
@@ -23,6 +24,7 @@ from twistedmail.imap.commands import (
     ListCmd,
     Login,
     MailboxCommand,
+    Qresync,
     Rename,
     Search,
     SearchKey,
@@ -140,7 +142,23 @@ MAILBOX_ROWS = [
     (b"t SELECT inboxes", Select("t", "inboxes")),
     (b"A932 EXAMINE blurdybloop", Select("A932", "blurdybloop", readonly=True)),
     (b"t SELECT INBOX (CONDSTORE)", Select("t", "INBOX", condstore=True)),  # RFC 7162 §3.1.8
-    (b"t SELECT INBOX (QRESYNC (1 2))", Err("Unsupported SELECT parameter")),
+    (b"t SELECT INBOX (QRESYNC (1 2))",  # RFC 7162 §3.2.5
+     Select("t", "INBOX", condstore=True, qresync=Qresync(1, 2))),
+    (b"t EXAMINE INBOX (QRESYNC (67890007 90060115194045000 41:211,214:541))",
+     Select("t", "INBOX", True, True, Qresync(67890007, 90060115194045000,
+                                              seq((41, 211), (214, 541))))),
+    (b"t SELECT INBOX (QRESYNC (1 2 1:9 (1,3 4,8)))",
+     Select("t", "INBOX", condstore=True,
+            qresync=Qresync(1, 2, seq((1, 9)), (seq(1, 3), seq(4, 8))))),
+    (b"t SELECT INBOX (QRESYNC (1 2 (1 4)))",
+     Select("t", "INBOX", condstore=True, qresync=Qresync(1, 2, None, (seq(1), seq(4))))),
+    (b"t SELECT INBOX (QRESYNC (0 2))", Err("Zero is not allowed")),
+    (b"t SELECT INBOX (QRESYNC (1 0))", Err("Zero is not allowed")),
+    (b"t SELECT INBOX (QRESYNC (1 2 ))", Err("Invalid sequence set")),
+    (b"t SELECT INBOX (QRESYNC (1 2 1:9 ))", Err("Expected (")),
+    (b"t SELECT INBOX (QRESYNC (1 2 (1)))", Err("Missing argument")),
+    (b"t SELECT INBOX (QRESYNC 1 2)", Err("Expected (")),
+    (b"t SELECT INBOX (FOO)", Err("Unsupported SELECT parameter")),
     (b"t SELECT INBOX ()", Err("Empty SELECT parameter list")),
     (b"t SELECT ~peter/mail/&U,BTFw-/&ZeVnLIqe-", Select("t", "~peter/mail/台北/日本語")),
     (b't SELECT "Entw\xc3\xbcrfe"', Select("t", "Entwürfe")),  # RFC 6855 raw UTF-8
@@ -165,13 +183,21 @@ MAILBOX_ROWS = [
     (b't LIST "" inbox', ListCmd("t", "", "INBOX")),
     (b't LIST "" "&U,BTFw-/%"', ListCmd("t", "", "台北/%")),
     (b't LIST "" %]*', ListCmd("t", "", "%]*")),
-    (b't LIST () "" (*)', ListCmd("t", "", "*")),  # RFC 5258 trivial forms
-    (b't LIST "" * RETURN ()', ListCmd("t", "", "*")),
-    (b't LIST "" * RETURN (CHILDREN)', ListCmd("t", "", "*")),
-    (b't LIST (SUBSCRIBED) "" *', Err("selection options are not supported")),
-    (b't LIST "" (a b)', Err("Multiple LIST patterns")),
-    (b't LIST "" * RETURN (STATUS (MESSAGES))', Err("return options are not supported")),
-    (b't LIST "" * RETURN (SPECIAL-USE)', Err("return options are not supported")),
+    # RFC 5258 / 5819 / 6154 extended LIST (parse_mailbox.py)
+    (b't LIST () "" (*)', ListCmd("t", "", "*", patterns=("*",), extended=True)),
+    (b't LIST "" * RETURN ()', ListCmd("t", "", "*", extended=True)),
+    (b't LIST "" * RETURN (CHILDREN)', ListCmd("t", "", "*", return_opts=("CHILDREN",),
+                                                extended=True)),
+    (b't LIST (SUBSCRIBED) "" *', ListCmd("t", "", "*", select_opts=("SUBSCRIBED",),
+                                          extended=True)),
+    (b't LIST "" (a b)', ListCmd("t", "", "a", patterns=("a", "b"), extended=True)),
+    (b't LIST "" * RETURN (STATUS (MESSAGES))', ListCmd(
+        "t", "", "*", return_opts=("STATUS",), status_items=("MESSAGES",), extended=True)),
+    (b't LIST "" * RETURN (SPECIAL-USE)', ListCmd("t", "", "*", return_opts=("SPECIAL-USE",),
+                                                   extended=True)),
+    (b't LIST (RECURSIVEMATCH) "" *', Err("RECURSIVEMATCH needs another selection option")),
+    (b't LIST (FOO) "" *', Err("Unknown LIST selection option")),
+    (b't LIST "" * RETURN (FOO)', Err("Unknown LIST return option")),
     (b't LIST "" * FOO', Err("Expected RETURN")),
     (b't LIST ""', Err("Missing argument")),
     (b'A002 LSUB "#news." "comp.mail.*"', ListCmd("A002", "#news.", "comp.mail.*", lsub=True)),
@@ -205,7 +231,8 @@ APPEND_ROWS = [
     (b't APPEND INBOX "17-Jul-1996 2:44:25 -0700" {1}\r\nx', Err("Invalid date-time")),
     (b't APPEND INBOX "hello"', Err("must be a literal")),
     (b"t APPEND INBOX", Err("Missing argument")),
-    (b"t APPEND INBOX {1}\r\nx {1}\r\ny", Err("Unexpected extra arguments")),  # MULTIAPPEND
+    (b"t APPEND INBOX {1}\r\nx {1}\r\ny",  # RFC 3502 MULTIAPPEND
+     Append("t", "INBOX", (), None, b"x", more=(AppendMessage(message=b"y"),))),
 ]
 
 SEARCH_ROWS = [
@@ -326,6 +353,14 @@ FETCH_ROWS = [
     (b"t FETCH 1 FLAGS[]", Err("Unknown fetch attribute FLAGS[")),
     (b"t FETCH 1 BINARY[TEXT]", Err("Expected ] after binary section part")),
     (b"t FETCH 1 FLAGS (VANISHED)", Err("Unsupported modifier")),
+    (b"t UID FETCH 1:* FLAGS (CHANGEDSINCE 5 VANISHED)",  # RFC 7162 §3.2.6
+     Fetch("t", seq((1, STAR)), (FLAGS,), uid=True, changedsince=5, vanished=True)),
+    (b"t UID FETCH 1:* FLAGS (VANISHED CHANGEDSINCE 5)",
+     Fetch("t", seq((1, STAR)), (FLAGS,), uid=True, changedsince=5, vanished=True)),
+    (b"t FETCH 1:* FLAGS (CHANGEDSINCE 5 VANISHED)", Err("only allowed in UID FETCH")),
+    (b"t UID FETCH 1 FLAGS (VANISHED VANISHED)", Err("Unsupported modifier")),
+    (b"t UID FETCH 1 FLAGS (CHANGEDSINCE 5 CHANGEDSINCE 6)", Err("Unsupported modifier")),
+    (b"t UID FETCH 1 FLAGS (CHANGEDSINCE 5 )", Err("Unsupported modifier")),
     (b"t FETCH 1 FLAGS (CHANGEDSINCE 0)", Err("Zero is not allowed")),
     (b"t FETCH 1", Err("Missing argument")),
 ]

@@ -40,6 +40,8 @@ from twistedmail.store import (
     Op,
     Regenerate,
     RenameMailbox,
+    SetMetadata,
+    SetSpecialUse,
     StoreError,
     StoreFailed,
     StoreFlags,
@@ -893,6 +895,10 @@ ALL_OPS: list[Op] = [
     Copy("alice", "INBOX", (1,), "a"),
     Copy("alice", "INBOX", (1, 5), "a", move=True),
     Regenerate("alice", "INBOX"),
+    CreateAccount.standard("alice"),
+    CreateMailbox("alice", "s", "e" * 32, frozenset({"\\Sent"})),
+    SetSpecialUse("alice", "s", frozenset({"\\Trash", "\\Junk"})),
+    SetMetadata("alice", "", (("/private/comment", b"\x00hi"), ("/shared/x", None)), "bob"),
 ]
 
 

@@ -152,10 +152,22 @@ class Authenticate(Command):
 
 
 @dataclass(frozen=True)
+class Qresync:
+    """RFC 7162 §3.2.5 SELECT/EXAMINE ``QRESYNC (uidvalidity modseq [known-uids]
+    [(known-sequence-set known-uid-set)])``."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SequenceSet | None = None
+    seq_match: tuple[SequenceSet, SequenceSet] | None = None
+
+
+@dataclass(frozen=True)
 class Select(Command):
     mailbox: str
     readonly: bool = False  # True for EXAMINE
     condstore: bool = False
+    qresync: Qresync | None = None  # RFC 7162 §3.2.5
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,7 @@ class MailboxCommand(Command):
 
     name: str
     mailbox: str
+    special_use: tuple[str, ...] = ()  # RFC 6154 §3 CREATE mailbox (USE (...))
 
 
 @dataclass(frozen=True)
@@ -179,6 +192,14 @@ class ListCmd(Command):
     reference: str
     pattern: str
     lsub: bool = False
+    # RFC 5258 extended LIST (parse_mailbox.py): every pattern (``pattern`` is
+    # the first), selection and return options (upper-cased), RFC 5819 STATUS
+    # items; ``extended`` when any RFC 5258 syntax was used.
+    patterns: tuple[str, ...] = ()
+    select_opts: tuple[str, ...] = ()
+    return_opts: tuple[str, ...] = ()
+    status_items: tuple[str, ...] = ()
+    extended: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +214,29 @@ class Append(Command):
     flags: tuple[str, ...] = ()
     date: object | None = None  # datetime.datetime with tzinfo, or None
     message: bytes = b""
+    # RFC 4469 CATENATE parts of the first message (``message`` is then b"").
+    catenate: tuple[CatPart, ...] | None = None
+    utf8: bool = False  # RFC 6855 §4: the first message came as UTF8 (~{n})
+    more: tuple[AppendMessage, ...] = ()  # RFC 3502 MULTIAPPEND: the other messages
+
+
+@dataclass(frozen=True)
+class CatPart:
+    """One RFC 4469 cat-part: TEXT data (``text``) or an IMAP URL (``url``)."""
+
+    text: bytes | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class AppendMessage:
+    """One RFC 3502 append-message (flags, date, data or CATENATE parts)."""
+
+    flags: tuple[str, ...] = ()
+    date: object | None = None
+    message: bytes = b""
+    catenate: tuple[CatPart, ...] | None = None
+    utf8: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,6 +253,7 @@ class Fetch(Command):
     atts: tuple[FetchAtt, ...]
     uid: bool = False
     changedsince: int | None = None
+    vanished: bool = False  # RFC 7162 §3.2.6 UID FETCH (CHANGEDSINCE n VANISHED)
 
 
 @dataclass(frozen=True)
@@ -244,7 +289,78 @@ class Id(Command):
     params: tuple[tuple[str, str | None], ...] | None = None
 
 
+@dataclass(frozen=True)
+class Replace(Command):
+    """RFC 8508 REPLACE / UID REPLACE: ``target`` is a seq-number or UID (STAR for *)."""
+
+    target: int
+    mailbox: str
+    message: AppendMessage
+    uid: bool = False
+
+
+@dataclass(frozen=True)
+class Compress(Command):
+    mechanism: str  # RFC 4978 §3, upper-cased
+
+
+@dataclass(frozen=True)
+class AclCommand(MailboxCommand):
+    """SETACL DELETEACL GETACL LISTRIGHTS MYRIGHTS (RFC 4314 §3; ``name`` tells which)."""
+
+    identifier: str = ""
+    rights: str = ""  # SETACL mod-rights, as sent (may start with "+" or "-")
+
+
+@dataclass(frozen=True)
+class QuotaCommand(MailboxCommand):
+    """GETQUOTA SETQUOTA (``root``) and GETQUOTAROOT (``mailbox``), RFC 9208 §4.1."""
+
+    root: str = ""
+    limits: tuple[tuple[str, int], ...] = ()  # SETQUOTA (RESOURCE, limit), upper-cased
+
+
+@dataclass(frozen=True)
+class GetMetadataCmd(Command):
+    """RFC 5464 §4.2 GETMETADATA; ``mailbox`` "" is the server; depth -1 = infinity."""
+
+    mailbox: str
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: int = 0
+
+
+@dataclass(frozen=True)
+class SetMetadataCmd(Command):
+    """RFC 5464 §4.3 SETMETADATA; a None value (NIL) deletes the entry."""
+
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True)
+class Sort(Command):
+    """RFC 5256 §3 SORT / UID SORT: (key, reverse) criteria, charset, search program."""
+
+    criteria: tuple[tuple[str, bool], ...]
+    key: SearchKey
+    charset: str
+    uid: bool = False
+
+
+@dataclass(frozen=True)
+class Thread(Command):
+    """RFC 5256 §3 THREAD / UID THREAD: ORDEREDSUBJECT or REFERENCES."""
+
+    algorithm: str
+    key: SearchKey
+    charset: str
+    uid: bool = False
+
+
 AnyCommand = (
-    Simple | Login | Authenticate | Select | MailboxCommand | Rename | ListCmd | Status
-    | Append | Search | Fetch | Store | Copy | UidExpunge | Enable | Id
+    GetMetadataCmd | SetMetadataCmd |
+    Compress | Simple | Login | Authenticate | Select | MailboxCommand | Rename | ListCmd | Status
+    | Append | Search | Fetch | Store | Copy | UidExpunge | Enable | Id | Replace | Sort | Thread
 )
+

@@ -16,16 +16,23 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from twistedmail.imap import commands as c
+from twistedmail.imap import compress, notify
+from twistedmail.imap.handlers import notify as notify_handler
 from twistedmail.imap.errors import Bad, Bye, CommandFailed
 from twistedmail.imap.handlers import (
+    acl,
     append,
     auth,
     copy,
     fetch,
     mailbox,
+    metadata,
     misc,
+    quota,
+    replace,
     search,
     select,
+    sort,
     store,
 )
 from twistedmail.imap.session import AUTHENTICATED, NOT_AUTHENTICATED, SELECTED, Session
@@ -55,6 +62,7 @@ TABLE: dict[str, Spec] = {
     "NOOP": Spec(misc.noop, ANY),
     "LOGOUT": Spec(misc.logout, ANY),
     "ID": Spec(misc.id_, ANY),  # RFC 2971
+    "COMPRESS": Spec(compress.compress, ANY),  # RFC 4978 §3 (its example: after STARTTLS)
     # RFC 3501 §6.2 not authenticated
     "STARTTLS": Spec(auth.starttls, PRE),
     "AUTHENTICATE": Spec(auth.authenticate, PRE),
@@ -74,6 +82,17 @@ TABLE: dict[str, Spec] = {
     "NAMESPACE": Spec(misc.namespace, AUTH),  # RFC 2342
     "ENABLE": Spec(misc.enable, AUTH),  # RFC 5161
     "IDLE": Spec(misc.idle, AUTH),  # RFC 2177
+    "GETMETADATA": Spec(metadata.getmetadata, AUTH),  # RFC 5464
+    "SETMETADATA": Spec(metadata.setmetadata, AUTH),
+    "NOTIFY": Spec(notify_handler.notify, AUTH),  # RFC 5465
+    "SETACL": Spec(acl.setacl, AUTH),  # RFC 4314 §3
+    "DELETEACL": Spec(acl.deleteacl, AUTH),
+    "GETACL": Spec(acl.getacl, AUTH),
+    "LISTRIGHTS": Spec(acl.listrights, AUTH),
+    "MYRIGHTS": Spec(acl.myrights, AUTH),
+    "GETQUOTA": Spec(quota.getquota, AUTH),  # RFC 9208 §4.1
+    "GETQUOTAROOT": Spec(quota.getquotaroot, AUTH),
+    "SETQUOTA": Spec(quota.setquota, AUTH),
     # RFC 3501 §6.4 selected
     "CHECK": Spec(select.check, SEL),
     "CLOSE": Spec(select.close, SEL),
@@ -82,6 +101,10 @@ TABLE: dict[str, Spec] = {
     "UID EXPUNGE": Spec(select.uid_expunge, SEL),  # RFC 4315
     "SEARCH": Spec(search.search, SEL, uses_seqs=True),
     "UID SEARCH": Spec(search.search, SEL),
+    "SORT": Spec(sort.sort, SEL, uses_seqs=True),  # RFC 5256
+    "UID SORT": Spec(sort.sort, SEL),
+    "THREAD": Spec(sort.thread, SEL, uses_seqs=True),  # RFC 5256
+    "UID THREAD": Spec(sort.thread, SEL),
     "FETCH": Spec(fetch.fetch, SEL, uses_seqs=True),
     "UID FETCH": Spec(fetch.fetch, SEL),
     "STORE": Spec(store.store, SEL, uses_seqs=True),
@@ -90,21 +113,44 @@ TABLE: dict[str, Spec] = {
     "UID COPY": Spec(copy.copy, SEL),
     "MOVE": Spec(copy.copy, SEL),  # RFC 6851 §3.3: MOVE itself sends EXPUNGE
     "UID MOVE": Spec(copy.copy, SEL),
+    "REPLACE": Spec(replace.replace, SEL),  # RFC 8508: REPLACE itself sends EXPUNGE
+    "UID REPLACE": Spec(replace.replace, SEL),
 }
 
 # Everything here is implemented and tested; nothing is advertised otherwise.
 BASE_CAPABILITIES = (
-    "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
+    "IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
     "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
+    "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE",  # RFC 5258 5819 6154
+    "METADATA", "METADATA-SERVER", "STATUS=SIZE",  # RFC 5464, RFC 8438
+    "ACL", "RIGHTS=texk",  # RFC 4314
+    "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE",  # RFC 9208
+    "MULTIAPPEND", "CATENATE", "REPLACE", "UTF8=ACCEPT",  # RFC 3502, 4469, 8508, 6855
+    "COMPRESS=DEFLATE",  # RFC 4978
+    "NOTIFY",  # RFC 5465
+    "CONDSTORE", "QRESYNC",  # RFC 7162
+    "ESEARCH", "SEARCHRES", "WITHIN",  # RFC 4731, 5182, 5032
+    "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",  # RFC 5256, 5957
 )
+
+# RFC 5161: capabilities ENABLE may turn on (each must also be advertised).  Other
+# extensions add themselves here; ENABLE answers with the canonical spelling.
+ENABLEABLE: set[str] = {"CONDSTORE", "QRESYNC"}  # RFC 7162 §3.1, §3.2.3
+ENABLEABLE.add("UTF8=ACCEPT")  # RFC 6855 §3
+ENABLEABLE.add("IMAP4rev2")  # RFC 9051 §6.3.1 (switches in rev2.py)
 
 
 def capabilities(session: Session) -> list[str]:
     """CAPABILITY for the session's current state (RFC 3501 §7.2.1)."""
     caps = list(BASE_CAPABILITIES)
+    settings = session.node.settings
+    if settings.literal_mode == "minus":  # RFC 7888 §4: never both LITERAL+ and LITERAL-
+        caps[caps.index("LITERAL+")] = "LITERAL-"
+    caps.append(f"APPENDLIMIT={settings.max_literal}")  # RFC 7889 §3
     if session.state == NOT_AUTHENTICATED:
         if session.conn.tls_available and not session.conn.tls_active:
             caps.append("STARTTLS")
+        caps.append("AUTH=SCRAM-SHA-256")  # RFC 7677: no plaintext password, so always
         if session.login_allowed():
             caps.append("AUTH=PLAIN")
         else:
@@ -133,8 +179,11 @@ def command_key(cmd: c.Command) -> str:
 _KEYS: dict[type, str] = {
     c.Login: "LOGIN", c.Authenticate: "AUTHENTICATE", c.Select: "SELECT",
     c.Rename: "RENAME", c.ListCmd: "LIST", c.Status: "STATUS", c.Append: "APPEND",
-    c.Search: "SEARCH", c.Fetch: "FETCH", c.Store: "STORE", c.Copy: "COPY",
-    c.UidExpunge: "UID EXPUNGE", c.Enable: "ENABLE", c.Id: "ID",
+    c.Search: "SEARCH", c.Sort: "SORT", c.Thread: "THREAD", c.Fetch: "FETCH", c.Store: "STORE", c.Copy: "COPY",
+    c.UidExpunge: "UID EXPUNGE", c.Enable: "ENABLE", c.Id: "ID", c.Replace: "REPLACE",
+    c.Compress: "COMPRESS",
+    c.GetMetadataCmd: "GETMETADATA", c.SetMetadataCmd: "SETMETADATA",
+    notify.Notify: "NOTIFY",
 }
 
 
@@ -203,6 +252,7 @@ def _tagged_failure(session: Session, cmd: c.Command, err: CommandFailed) -> Non
 
 def _flush_updates(session: Session, cmd: c.Command, spec: Spec | None) -> None:
     """Announce pending mailbox changes before the tagged reply (RFC 3501 §7)."""
+    notify.before_tagged(session)  # RFC 5465: queued STATUS / LIST
     view = session.view
     if view is None:
         return

@@ -14,8 +14,12 @@ from functools import lru_cache
 from typing import Any
 
 from twistedmail.imap.commands import FetchAtt, Section
-from twistedmail.imap.mime import ParsedMessage, top_header_fields
-from twistedmail.imap.responses import encode
+from twistedmail.imap.errors import No
+from twistedmail.imap.mime import NotLeaf, ParsedMessage, top_header_fields
+from twistedmail.imap.mimeparse import decode_transfer
+from twistedmail.imap.objectid import emailid, threadid
+from twistedmail.imap.preview import preview_of
+from twistedmail.imap.responses import encode, quote
 
 ItemFn = Callable[[Any, int, bool], bytes]  # (record, seq, recent) -> b"NAME value"
 
@@ -158,6 +162,85 @@ _SIMPLE: dict[str, ItemFn] = {
 _BODY_NO_EXT = _cached_structure("BODY", lambda m: m.bodystructure(False))
 
 
+# --- RFC 3516 BINARY, RFC 8970 PREVIEW, RFC 8514 SAVEDATE, RFC 8474 ids -----------
+
+
+def binary_bytes(blob: Any, part: tuple[int, ...]) -> bytes | None:
+    """Decoded content of ``BINARY[part]`` (RFC 3516 §4.2); None if no such part.
+
+    NO for a multipart / message part (RFC 9051 §6.4.5: leaf parts only) and
+    ``NO [UNKNOWN-CTE]`` for an encoding we cannot undo (RFC 3516 §4.3)."""
+    try:
+        found = parsed(blob).binary(part)
+    except NotLeaf:
+        raise No("BINARY is only defined for leaf body parts") from None
+    if found is None:
+        return None
+    prefix, encoding, content = found
+    data = decode_transfer(encoding, content)
+    if data is None:
+        raise No(f"Unknown Content-Transfer-Encoding {encoding[:40].decode('latin-1')!r}",
+                 "UNKNOWN-CTE")
+    return prefix + data if prefix else data
+
+
+def _binary(att: FetchAtt) -> ItemFn:
+    part = (att.section or Section()).part
+    partial = att.partial
+    name = b"BINARY[" + ".".join(map(str, part)).encode("ascii") + b"]"
+    if partial is not None:
+        name += b"<%d>" % partial[0]  # RFC 3516 §4.2: origin octet echoed
+    name += b" "
+
+    def render(rec: Any, seq: int, recent: bool) -> bytes:
+        data = binary_bytes(rec.blob, part)
+        if data is None:
+            return name + b"NIL"
+        if partial is not None:
+            data = data[partial[0]:partial[0] + partial[1]]
+        if b"\x00" in data:  # RFC 3516 §4.2: NUL octets need literal8
+            return name + b"~{%d}\r\n%s" % (len(data), data)
+        return name + _literal(data)
+
+    return render
+
+
+def _binary_size(att: FetchAtt) -> ItemFn:
+    part = (att.section or Section()).part
+    name = b"BINARY.SIZE[" + ".".join(map(str, part)).encode("ascii") + b"] "
+
+    def render(rec: Any, seq: int, recent: bool) -> bytes:
+        data = binary_bytes(rec.blob, part)  # RFC 3516 §4.2; a missing part has 0
+        return name + b"%d" % (0 if data is None else len(data))
+
+    return render
+
+
+def _preview(rec: Any, seq: int, recent: bool) -> bytes:
+    return b"PREVIEW " + quote(preview_of(rec.blob))  # RFC 8970 §3.2
+
+
+def _savedate(rec: Any, seq: int, recent: bool) -> bytes:
+    saved = rec.savedate or rec.internaldate  # RFC 8514 §4: never NIL here
+    return b"SAVEDATE " + internaldate(saved)
+
+
+def _emailid(rec: Any, seq: int, recent: bool) -> bytes:
+    return b"EMAILID (" + emailid(rec.blob).encode("ascii") + b")"  # RFC 8474 §5.1
+
+
+def _threadid(rec: Any, seq: int, recent: bool) -> bytes:
+    return b"THREADID (" + threadid(rec.blob).encode("ascii") + b")"  # RFC 8474 §5.2
+
+
+_SIMPLE.update({
+    "PREVIEW": _preview,
+    "SAVEDATE": _savedate,
+    "EMAILID": _emailid,
+    "THREADID": _threadid,
+})
+
+
 class UnsupportedItem(Exception):
     """A fetch item this renderer does not know."""
 
@@ -167,7 +250,12 @@ def compile_items(atts: tuple[FetchAtt, ...]) -> tuple[ItemFn, ...]:
     fns: list[ItemFn] = []
     for att in atts:
         if att.section is not None:
-            fns.append(_body_section(att, b"BODY"))
+            if att.name == "BODY":
+                fns.append(_body_section(att, b"BODY"))
+            elif att.name == "BINARY":
+                fns.append(_binary(att))
+            else:
+                fns.append(_binary_size(att))
         elif att.name == "BODY":
             fns.append(_BODY_NO_EXT)
         elif att.name in _SIMPLE:
@@ -179,6 +267,6 @@ def compile_items(atts: tuple[FetchAtt, ...]) -> tuple[ItemFn, ...]:
 
 def sets_seen(att: FetchAtt) -> bool:
     """True for items that set \\Seen (RFC 3501 §6.4.5: BODY[...] without PEEK, RFC822(.TEXT))."""
-    if att.section is not None:
-        return not att.peek
+    if att.section is not None:  # RFC 3516 §4.2: BINARY too, but not BINARY.SIZE
+        return not att.peek and att.name != "BINARY.SIZE"
     return att.name in ("RFC822", "RFC822.TEXT")

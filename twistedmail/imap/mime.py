@@ -41,10 +41,11 @@ Conventions (Dovecot-compatible unless noted):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from twistedmail.imap.mimeparse import (
+    IDENTITY_CTES,
     Field,
     field_value,
     header_fields,
@@ -57,7 +58,7 @@ from twistedmail.imap.mimeparse import (
     split_header,
 )
 
-__all__ = ["ParsedMessage"]
+__all__ = ["MimePart", "NotLeaf", "ParsedMessage", "transfer_encoding"]
 
 MAX_DEPTH = 100  # nesting limit (Dovecot's default max nested MIME parts)
 MAX_PARTS = 10000  # total MIME parts parsed per message
@@ -117,6 +118,18 @@ class _Part:
     def body(self) -> bytes:
         """Body bytes (for a multipart: preamble, parts and epilogue)."""
         return self.raw[self.bstart:self.bend]
+
+
+MimePart = _Part
+
+
+class NotLeaf(Exception):
+    """BINARY of a multipart or message/rfc822 part (RFC 9051 §6.4.5: leaf parts only)."""
+
+
+def transfer_encoding(part: _Part) -> bytes:
+    """The part's Content-Transfer-Encoding token, lower case (RFC 2045 §6.1)."""
+    return _encoding(part.get(b"CONTENT-TRANSFER-ENCODING")).lower()
 
 
 def _content_type(value: bytes | None) -> CType | None:
@@ -536,6 +549,38 @@ class ParsedMessage:
         if node.message is None:  # HEADER/TEXT need a message/rfc822 part
             return None
         return _message_section(node.message, spec, fields)
+
+    def binary(self, part: tuple[int, ...]) -> tuple[bytes, bytes, bytes] | None:
+        """What RFC 3516 §4.2 ``BINARY[part]`` decodes, as ``(prefix, encoding,
+        content)``: the answer is ``prefix`` + ``content`` with the (lower-case)
+        encoding removed.  None if the part does not exist; NotLeaf for a
+        multipart or message/rfc822 part.  ``BINARY[]`` is the whole message: a
+        single-part message's body is decoded and its Content-Transfer-Encoding
+        field dropped; a multipart message is returned as stored."""
+        if part:
+            node = self._resolve(part)
+            if node is None:
+                return None
+            if node.kind == MULTIPART or node.kind == MESSAGE:
+                raise NotLeaf(".".join(map(str, part)))
+            return b"", transfer_encoding(node), node.body()
+        root = self._tree()
+        encoding = transfer_encoding(root)
+        if root.kind != LEAF or encoding in IDENTITY_CTES:
+            return b"", b"binary", self.raw
+        raw = self.raw
+        kept = [raw[f[1]:f[2]] for f in root.fields() if f[0] != b"CONTENT-TRANSFER-ENCODING"]
+        return b"".join(kept) + raw[root.fend:root.bstart], encoding, root.body()
+
+    def leaves(self) -> Iterator[_Part]:
+        """Leaf entities in MIME order, not descending into message/rfc822 (PREVIEW)."""
+        stack = [self._tree()]
+        while stack:
+            node = stack.pop()
+            if node.kind == MULTIPART:
+                stack.extend(reversed(node.children))
+            elif node.kind == LEAF:
+                yield node
 
     def _resolve(self, path: tuple[int, ...]) -> _Part | None:
         """Walk part numbers like Dovecot's imap_msgpart_find (RFC 3501 §6.4.5).

@@ -10,6 +10,7 @@ matters to clients (parameter order, RFC 2231 merging, MISSING_* fillers).
 
 from __future__ import annotations
 
+import binascii
 import re
 
 Field = tuple[bytes, int, int, int]  # (NAME-UPPER, start, end incl. newline, colon or -1)
@@ -492,3 +493,47 @@ def _flush(cur: list[Token], out: list) -> None:
     if addr is not None:
         out.append(addr)
     cur.clear()
+
+
+# --- Content-Transfer-Encoding (RFC 2045 §6) ------------------------------------
+
+IDENTITY_CTES = frozenset((b"7bit", b"8bit", b"binary"))  # RFC 2045 §6.2: no decoding
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_B64_JUNK = bytes(c for c in range(256) if c not in _B64_ALPHABET)
+_QP_PADDING = re.compile(rb"[ \t]+(?=\r?\n|\Z)")
+
+
+def decode_base64(data: bytes) -> bytes:
+    """RFC 2045 §6.8 base64, tolerantly: characters outside the alphabet are
+    ignored, data ends at the first "=", a dangling sextet is dropped."""
+    clean = data.translate(None, _B64_JUNK)
+    pad = clean.find(b"=")
+    if pad >= 0:
+        clean = clean[:pad]
+    extra = len(clean) % 4
+    if extra == 1:
+        clean = clean[:-1]
+    elif extra:
+        clean += b"=" * (4 - extra)
+    return binascii.a2b_base64(clean)
+
+
+def decode_quoted_printable(data: bytes) -> bytes:
+    """RFC 2045 §6.7 quoted-printable: soft line breaks removed, ``=XX``
+    decoded, trailing transport padding dropped (rule 3); bad escapes kept."""
+    if (b" \n" in data or b"\t\n" in data or b" \r\n" in data or b"\t\r\n" in data
+            or data.endswith((b" ", b"\t"))):
+        data = _QP_PADDING.sub(b"", data)
+    return binascii.a2b_qp(data)
+
+
+def decode_transfer(encoding: bytes, data: bytes) -> bytes | None:
+    """``data`` with the Content-Transfer-Encoding ``encoding`` (lower-case
+    token) removed; None when the encoding is unknown (RFC 3516 UNKNOWN-CTE)."""
+    if encoding in IDENTITY_CTES:
+        return data
+    if encoding == b"base64":
+        return decode_base64(data)
+    if encoding == b"quoted-printable":
+        return decode_quoted_printable(data)
+    return None

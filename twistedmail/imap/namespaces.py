@@ -1,48 +1,216 @@
-"""Namespaces (RFC 2342): how a client-visible mailbox name maps to a store mailbox.
+"""Namespaces (RFC 2342) and access rights (RFC 4314): client names ↔ store mailboxes.
 
-Only the personal namespace ("" with delimiter "/") exists so far; the ACL/NAMESPACE
-work extends :func:`resolve` and :func:`visible` with "Other Users/" and "Public/".
+Three namespaces, all with delimiter "/":
+  * personal ``""``: the user's own mailboxes, named as in the store;
+  * other users ``"Other Users/"``: ``Other Users/bob/Work`` is bob's ``Work``;
+  * shared ``"Public/"``: ``Public/News`` is ``News`` of the pseudo-account
+    ``#public`` (its INBOX is never visible).  Admins (``NodeSettings.admins``)
+    own the public namespace; other users get what its ACLs grant.
 
 Invariants:
   * Every handler turns a client name into (owner, local name) only through
-    :func:`resolve`, and lists mailboxes only through :func:`visible`, so access
-    rules live in one place.
+    :func:`resolve`, finds mailboxes only through :func:`lookup`, and lists them
+    only through :func:`visible`, so access rules live in this one module.
   * Ops are always built from the owning account (``Mailbox.user``) and the local
     name (``Mailbox.name``), never from the client-visible name.
+  * A mailbox the user holds no right on is answered exactly like one that does
+    not exist (same code, same text), and so is one needing a right the user lacks
+    when the user lacks "l" too; otherwise a missing right is ``NO [NOPERM]``
+    (RFC 4314 §4, §6: never leak the existence of a mailbox).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from twistedmail.imap.errors import No
-from twistedmail.store import Mailbox, StoreError
+from twistedmail.store import CreateMailbox, Mailbox, MailboxCreated, SetAcl, StoreError, names
+from twistedmail.store.acl import ALL, ALL_RIGHTS, WRITE_RIGHTS, canonical, effective
 
 if TYPE_CHECKING:
     from twistedmail.imap.session import Session
 
 DELIM = "/"
+OTHER_USERS = "Other Users"
+PUBLIC = "Public"
+PUBLIC_OWNER = "#public"  # pseudo-account owning the shared namespace
+NAMESPACES = ((("", DELIM),), ((OTHER_USERS + DELIM, DELIM),), ((PUBLIC + DELIM, DELIM),))
+NOT_FOUND = "No such mailbox"
+
+
+# --- names ---------------------------------------------------------------------------
 
 
 def resolve(session: Session, name: str) -> tuple[str, str]:
-    """(owner account, local name) for a client-visible mailbox name."""
+    """(owner account, local name) for a client-visible mailbox name.
+
+    The local name is "" for a namespace root ("Public", "Other Users",
+    "Other Users/bob"), which is never a mailbox."""
+    head, _, rest = name.partition(DELIM)
+    if head == PUBLIC:
+        return PUBLIC_OWNER, rest
+    if head == OTHER_USERS:
+        user, _, local = rest.partition(DELIM)
+        return (user or PUBLIC_OWNER), local
     return session.username, name
 
 
 def client_name(session: Session, mailbox: Mailbox) -> str:
     """The name the client sees for ``mailbox`` (inverse of :func:`resolve`)."""
-    return mailbox.name
+    if mailbox.user == session.user:
+        return mailbox.name
+    if mailbox.user == PUBLIC_OWNER:
+        return f"{PUBLIC}{DELIM}{mailbox.name}"
+    return f"{OTHER_USERS}{DELIM}{mailbox.user}{DELIM}{mailbox.name}"
+
+
+def _hidden(owner: str, local: str) -> bool:
+    """True for names that are never mailboxes: namespace roots, the public INBOX."""
+    if not local:
+        return True
+    return owner == PUBLIC_OWNER and local.partition(DELIM)[0].upper() == names.INBOX
+
+
+# --- rights ----------------------------------------------------------------------------
+
+
+def is_admin(session: Session) -> bool:
+    """True if the user is listed in ``NodeSettings.admins``."""
+    return session.user in getattr(session.node.settings, "admins", ())
+
+
+def owns(session: Session, owner: str) -> bool:
+    """True if the user holds every right on ``owner``'s mailboxes implicitly."""
+    return owner == session.user or (owner == PUBLIC_OWNER and is_admin(session))
+
+
+def rights_of(session: Session, mailbox: Mailbox) -> frozenset[str]:
+    """The RFC 4314 rights the user holds on ``mailbox`` (owners: all of them)."""
+    if owns(session, mailbox.user):
+        return ALL
+    return effective(mailbox.acl, session.username)
+
+
+def has_right(session: Session, mailbox: Mailbox, right: str) -> bool:
+    """True if the user holds every right in ``right`` on ``mailbox``."""
+    have = rights_of(session, mailbox)
+    return all(r in have for r in right)
+
+
+def require(session: Session, mailbox: Mailbox, need: str) -> None:
+    """Fail unless the user holds every right in ``need`` on ``mailbox``.
+
+    RFC 4314 §4: without "l" the answer is the one for a missing mailbox
+    (NO [NONEXISTENT]), else NO [NOPERM] naming the missing rights."""
+    have = rights_of(session, mailbox)
+    missing = canonical(set(need) - have)
+    if not missing:
+        return
+    if "l" not in have:
+        raise No(NOT_FOUND, "NONEXISTENT")
+    raise No(f"Permission denied: right(s) {missing} needed", "NOPERM")
+
+
+def writable(session: Session, mailbox: Mailbox) -> bool:
+    """False when a SELECT must be read-only: none of "s w t e" held (RFC 4314 §4)."""
+    return bool(rights_of(session, mailbox) & WRITE_RIGHTS)
+
+
+def flag_rights(flags: Iterable[str], replace: bool) -> str:
+    """Rights a STORE of ``flags`` needs: \\Seen "s", \\Deleted "t", others "w"
+    (RFC 4314 §4); replacing all flags (``FLAGS``) may change any, so needs all three."""
+    if replace:
+        return "stw"
+    need = set()
+    for flag in flags:
+        low = flag.lower()
+        need.add("s" if low == "\\seen" else "t" if low == "\\deleted" else "w")
+    return canonical(need)
+
+
+def permitted_flags(session: Session, mailbox: Mailbox, flags: Iterable[str]) -> tuple[str, ...]:
+    """Those of ``flags`` the user may set (APPEND drops the others, RFC 4314 §4)."""
+    have = rights_of(session, mailbox)
+    return tuple(f for f in flags if set(flag_rights((f,), False)) <= have)
+
+
+# --- finding and listing ---------------------------------------------------------------
 
 
 def lookup(session: Session, name: str) -> Mailbox:
-    """The store mailbox a client name designates; NO [NONEXISTENT] if none."""
+    """The store mailbox a client name designates; NO [NONEXISTENT] if none, or if
+    it belongs to someone else and the user holds no right on it."""
     owner, local = resolve(session, name)
+    own = owner == session.username
+    if _hidden(owner, local):
+        raise No(NOT_FOUND, "NONEXISTENT")
     try:
-        return session.store.mailbox(owner, local)
+        box = session.store.mailbox(owner, local)
     except StoreError as err:
-        raise No(str(err) or "No such mailbox", err.code) from None
+        if own:
+            raise No(str(err) or NOT_FOUND, err.code) from None
+        raise No(NOT_FOUND, "NONEXISTENT") from None
+    if not own and not rights_of(session, box):
+        raise No(NOT_FOUND, "NONEXISTENT")
+    return box
 
 
 def visible(session: Session) -> list[tuple[str, Mailbox]]:
-    """(client name, mailbox) for every mailbox the user may see in LIST."""
-    return [(m.name, m) for m in session.store.mailboxes(session.username)]
+    """(client name, mailbox) for every mailbox the user may see in LIST ("l" right)."""
+    store = session.store
+    user = session.username
+    out = [(m.name, m) for m in store.mailboxes(user)]
+    for owner in store.users():
+        if owner == user:
+            continue
+        owner_like = owns(session, owner)
+        for box in store.mailboxes(owner):
+            if not (owner_like or box.acl) or _hidden(owner, box.name):
+                continue
+            if owner_like or "l" in effective(box.acl, user):
+                out.append((client_name(session, box), box))
+    return out
+
+
+# --- creating ----------------------------------------------------------------------------
+
+
+def _decider(session: Session, owner: str, local: str) -> Mailbox | None:
+    """The nearest existing superior of ``local``, whose ACL governs a CREATE."""
+    for parent in reversed(names.parents(local)):
+        try:
+            return session.store.mailbox(owner, parent)
+        except StoreError:
+            continue
+    return None
+
+
+def require_create(session: Session, owner: str, local: str) -> Mailbox | None:
+    """Fail unless the user may create ``local`` in ``owner``'s namespace: owners
+    always, others with "k" on the nearest existing superior (RFC 4314 §4).
+
+    Returns that superior (None if there is none).  Every refusal outside the
+    user's own namespace is the same NO [NOPERM], so nothing leaks."""
+    if _hidden(owner, local):
+        raise No("Cannot create a mailbox with that name", "CANNOT")
+    parent = _decider(session, owner, local) if session.store.has_account(owner) else None
+    if owns(session, owner):
+        return parent
+    if parent is None or "k" not in rights_of(session, parent):
+        raise No("Permission denied: right k needed on the parent", "NOPERM")
+    return parent
+
+
+def create_mailbox(session: Session, owner: str, local: str) -> None:
+    """CREATE with rights checked; new mailboxes inherit the ACL of the superior
+    that allowed them, and a creator who is not the owner gets every right."""
+    parent = require_create(session, owner, local)
+    changes = session.apply(CreateMailbox.new(owner, local))
+    inherited = dict(parent.acl) if parent is not None else {}
+    if not owns(session, owner):
+        inherited[session.username] = ALL_RIGHTS
+    for change in changes:
+        if isinstance(change, MailboxCreated):
+            for identifier, rights in sorted(inherited.items()):
+                session.apply(SetAcl(owner, change.name, identifier, rights))

@@ -43,10 +43,11 @@ _MACROS = {
         _PLAIN["BODY"],
     ),
 }
-_ATTS_CACHE: dict[bytes, tuple[tuple[FetchAtt, ...], int | None]] = {}
+_ATTS_CACHE: dict[bytes, tuple[tuple[FetchAtt, ...], int | None, bool]] = {}
 _CACHE_SIZE = 256  # entries; cleared wholesale when full
 _CACHE_KEY_MAX = 512  # longest remainder worth memoising
 _SECTIONED = frozenset(("BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"))
+_LAZY = re.compile(rb" \((?i:LAZY)(?: (?i:LAZY))*\)")  # RFC 8970 §6 preview-mod
 
 
 def _header_name(r: Reader) -> str:
@@ -120,6 +121,10 @@ def fetch_att(r: Reader) -> FetchAtt:
         att = _PLAIN.get(name)
         if att is None:
             r.fail(f"Unknown fetch attribute {name[:30]}")
+        if name == "PREVIEW" and (lazy := _LAZY.match(r.data, r.pos)) is not None:
+            # RFC 8970 §3.2: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"];
+            # the preview is always produced at once, so LAZY changes nothing.
+            r.pos = lazy.end()
         return att
     if name not in _SECTIONED:
         r.fail(f"Unknown fetch attribute {name[:30]}[")
@@ -155,12 +160,28 @@ def _modifier(r: Reader, name: bytes, nonzero: bool) -> int:
     return value
 
 
-def _atts_and_modifier(r: Reader) -> tuple[tuple[FetchAtt, ...], int | None]:
+def _atts_and_modifier(r: Reader) -> tuple[tuple[FetchAtt, ...], int | None, bool]:
+    """fetch-att list, then RFC 4466 §2.4 fetch-modifiers: RFC 7162 §3.1.4.1
+    ``CHANGEDSINCE n`` and §3.2.6 ``VANISHED`` (only together with CHANGEDSINCE)."""
     atts = _atts(r)
     changedsince = None
+    vanished = False
     if r.skip(b" "):
-        changedsince = _modifier(r, b"CHANGEDSINCE", nonzero=True)
-    return atts, changedsince
+        r.expect(b"(", "(")
+        while True:
+            if changedsince is None and r.try_word(b"CHANGEDSINCE"):
+                r.sp()
+                changedsince = r.number("CHANGEDSINCE", MAX63, True)
+            elif not vanished and r.try_word(b"VANISHED"):
+                vanished = True
+            else:
+                r.fail("Unsupported modifier, expected CHANGEDSINCE or VANISHED")
+            if not r.skip(b" "):
+                break
+        r.expect(b")", ") after modifier")
+        if vanished and changedsince is None:
+            r.fail("Unsupported modifier VANISHED without CHANGEDSINCE")  # RFC 7162 §3.2.6
+    return atts, changedsince, vanished
 
 
 def parse_fetch(r: Reader, tag: str, uid: bool) -> Fetch:
@@ -173,15 +194,17 @@ def parse_fetch(r: Reader, tag: str, uid: bool) -> Fetch:
     r.sp()
     rest = r.data[r.pos :]
     hit = _ATTS_CACHE.get(rest)
-    if hit is not None:
+    if hit is None:
+        hit = _atts_and_modifier(r)
+        if r.pos == len(r.data) and len(rest) <= _CACHE_KEY_MAX and b"\r\n" not in rest:
+            if len(_ATTS_CACHE) >= _CACHE_SIZE:
+                _ATTS_CACHE.clear()
+            _ATTS_CACHE[rest] = hit
+    else:
         r.pos = len(r.data)
-        return Fetch(tag, seq, hit[0], uid, hit[1])
-    atts, changedsince = _atts_and_modifier(r)
-    if r.pos == len(r.data) and len(rest) <= _CACHE_KEY_MAX and b"\r\n" not in rest:
-        if len(_ATTS_CACHE) >= _CACHE_SIZE:
-            _ATTS_CACHE.clear()
-        _ATTS_CACHE[rest] = (atts, changedsince)
-    return Fetch(tag, seq, atts, uid, changedsince)
+    if hit[2] and not uid:
+        r.fail("VANISHED is only allowed in UID FETCH")  # RFC 7162 §3.2.6
+    return Fetch(tag, seq, hit[0], uid, hit[1], hit[2])
 
 
 def parse_store(r: Reader, tag: str, uid: bool) -> Store:

@@ -2,7 +2,8 @@
 with APPEND (RFC 3501 §9 date, date-time).
 
 Extensions: RFC 4731 ``RETURN (...)``, RFC 5182 ``$``, RFC 7162 MODSEQ,
-RFC 5032 OLDER / YOUNGER.
+RFC 5032 OLDER / YOUNGER; RFC 5256 SORT and THREAD (same search program,
+after sort criteria or a threading algorithm and a mandatory charset).
 
 The top level is ALWAYS wrapped in ``SearchKey("AND", keys)``, even for a
 single key, so handlers see one shape.  String arguments stay ``bytes``
@@ -16,7 +17,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
-from twistedmail.imap.commands import Search, SearchKey
+from twistedmail.imap.commands import Search, SearchKey, Sort, Thread
 
 if TYPE_CHECKING:
     from twistedmail.imap.parser import Reader
@@ -28,13 +29,17 @@ MAX_DEPTH = 100  # nesting of NOT / OR / parentheses (bounds recursion)
 _NO_ARG = frozenset((
     "ALL", "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "NEW", "OLD", "RECENT", "SEEN",
     "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN",
+    "SAVEDATESUPPORTED",  # RFC 8514 §3
 ))
 _STRING = frozenset(("BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"))
-_DATE = frozenset(("BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"))
+_DATE = frozenset(("BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE",
+                   "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"))  # RFC 8514 §3
+_OBJECTID_KEYS = frozenset(("EMAILID", "THREADID"))  # RFC 8474 §6
+_OBJECTID = re.compile(rb"[A-Za-z0-9_-]{1,255}(?![A-Za-z0-9_-])")  # RFC 8474 §7 objectid
 _WITH_ARG = _STRING | _DATE | frozenset((
     "KEYWORD", "UNKEYWORD", "LARGER", "SMALLER", "UID", "OLDER", "YOUNGER", "HEADER", "MODSEQ",
     "NOT", "OR",
-))
+)) | _OBJECTID_KEYS
 _RETURN_OPTS = frozenset(("MIN", "MAX", "ALL", "COUNT", "SAVE"))  # RFC 4731 §3.1, RFC 5182 §2
 _ENTRY_TYPES = frozenset(("PRIV", "SHARED", "ALL"))  # RFC 7162 §7 entry-type-req
 _MONTHS = {
@@ -124,6 +129,11 @@ def _with_arg(r: Reader, op: str) -> SearchKey | None:
         return _header(r)
     if op == "MODSEQ":
         return _modseq(r)
+    if op in _OBJECTID_KEYS:  # RFC 8474 §6: EMAILID / THREADID SP objectid
+        m = r.match(_OBJECTID)
+        if m is None:
+            r.fail(f"Invalid {op} object id")
+        return SearchKey(op, (m.group().decode("ascii"),))
     return None
 
 
@@ -179,7 +189,59 @@ def parse_search(r: Reader, tag: str, uid: bool) -> Search:
         r.sp()
         charset = r.ascii(r.astring("charset"), "charset").upper()
         r.sp()
+    return Search(tag, _program(r), charset, uid, returns)
+
+
+def _program(r: Reader) -> SearchKey:
+    """1*(SP search-key) after the first SP, wrapped in a top-level AND."""
     keys = [search_key(r)]
     while r.skip(b" "):
         keys.append(search_key(r))
-    return Search(tag, SearchKey("AND", tuple(keys)), charset, uid, returns)
+    return SearchKey("AND", tuple(keys))
+
+
+# RFC 5256 §5 sort-key, plus RFC 5957 §4 DISPLAYFROM / DISPLAYTO.
+SORT_KEYS = frozenset((
+    "ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO",
+))
+THREAD_ALGORITHMS = frozenset(("ORDEREDSUBJECT", "REFERENCES"))  # RFC 5256 §3
+
+
+def _sort_criterion(r: Reader) -> tuple[str, bool]:
+    """RFC 5256 §5 sort-criterion = ["REVERSE" SP] sort-key."""
+    key = r.word("sort key")
+    reverse = key == "REVERSE"
+    if reverse:
+        r.sp()
+        key = r.word("sort key")
+    if key not in SORT_KEYS:
+        r.fail(f"Unknown sort key {key[:30]}")
+    return key, reverse
+
+
+def _charset(r: Reader) -> str:
+    """RFC 5256 §5 charset = atom / quoted (mandatory for SORT and THREAD)."""
+    raw = r.quoted() if r.peek() == 0x22 else r.atom("charset")
+    return r.ascii(raw, "charset").upper()
+
+
+def parse_sort(r: Reader, tag: str, uid: bool) -> Sort:
+    """RFC 5256 §5: SORT SP sort-criteria SP charset 1*(SP search-key)."""
+    r.sp()
+    criteria = r.plist(lambda: _sort_criterion(r), "sort criterion")
+    r.sp()
+    charset = _charset(r)
+    r.sp()
+    return Sort(tag, tuple(criteria), _program(r), charset, uid)
+
+
+def parse_thread(r: Reader, tag: str, uid: bool) -> Thread:
+    """RFC 5256 §5: THREAD SP thread-alg SP charset 1*(SP search-key)."""
+    r.sp()
+    algorithm = r.word("threading algorithm")
+    if algorithm not in THREAD_ALGORITHMS:
+        r.fail(f"Unsupported threading algorithm {algorithm[:30]}")
+    r.sp()
+    charset = _charset(r)
+    r.sp()
+    return Thread(tag, algorithm, _program(r), charset, uid)

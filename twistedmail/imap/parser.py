@@ -25,16 +25,23 @@ from typing import NoReturn, TypeVar
 from twistedmail.imap import mutf7
 from twistedmail.imap.commands import (
     STAR,
+    AclCommand,
     AnyCommand,
     Append,
+    AppendMessage,
     Authenticate,
+    CatPart,
+    Compress,
     Copy,
     Enable,
     Id,
     ListCmd,
     Login,
     MailboxCommand,
+    Qresync,
+    QuotaCommand,
     Rename,
+    Replace,
     Select,
     SeqRange,
     SequenceSet,
@@ -43,7 +50,19 @@ from twistedmail.imap.commands import (
     UidExpunge,
 )
 from twistedmail.imap.parse_fetch import parse_fetch, parse_store
-from twistedmail.imap.parse_search import DATE_TIME, date_time, parse_search
+from twistedmail.imap.parse_mailbox import (
+    parse_create,
+    parse_getmetadata,
+    parse_list,
+    parse_setmetadata,
+)
+from twistedmail.imap.parse_search import (
+    DATE_TIME,
+    date_time,
+    parse_search,
+    parse_sort,
+    parse_thread,
+)
 from twistedmail.imap.wire import TAG_RE, Request
 
 T = TypeVar("T")
@@ -95,7 +114,7 @@ def show(data: bytes, limit: int = 30) -> str:
 class Reader:
     """Cursor over one request line; every method raises ParseError on misfit."""
 
-    __slots__ = ("data", "pos", "lits", "nlit", "tag")
+    __slots__ = ("data", "pos", "lits", "nlit", "tag", "utf8_mode")
 
     def __init__(self, data: bytes, literals: tuple[bytes, ...] = ()) -> None:
         self.data = data
@@ -103,6 +122,7 @@ class Reader:
         self.lits = literals
         self.nlit = 0
         self.tag: str | None = None
+        self.utf8_mode = False  # RFC 6855 §3: UTF8=ACCEPT is enabled
 
     # --- primitives ------------------------------------------------------------
 
@@ -326,7 +346,7 @@ def decode_mailbox(r: Reader, raw: bytes) -> str:
     8-bit octets mean raw UTF-8 (never valid modified UTF-7); otherwise the
     name must be valid modified UTF-7.  Control characters are refused.
     "INBOX" (any case) and an "INBOX/" prefix are canonicalised (§5.1)."""
-    if raw.isascii():
+    if raw.isascii() and not r.utf8_mode:  # RFC 6855 §3: UTF-8 names once enabled
         try:
             name = mutf7.decode(raw)
         except ValueError:
@@ -383,17 +403,44 @@ def _select(r: Reader, tag: str, readonly: bool) -> Select:
     r.sp()
     mailbox = r.mailbox()
     condstore = False
+    qresync = None
     if r.skip(b" "):  # RFC 4466 §2.1 select-params
-        r.plist(lambda: _select_param(r), "SELECT parameter")
-        condstore = True
-    return Select(tag, mailbox, readonly, condstore)
+        params = r.plist(lambda: _select_param(r), "SELECT parameter")
+        condstore = True  # RFC 7162 §3.1.8 CONDSTORE; §3.2.5: QRESYNC implies it
+        qresync = next((p for p in params if isinstance(p, Qresync)), None)
+    return Select(tag, mailbox, readonly, condstore, qresync)
 
 
-def _select_param(r: Reader) -> str:
+def _select_param(r: Reader) -> str | Qresync:
     param = r.word("SELECT parameter")
-    if param != "CONDSTORE":  # RFC 7162 §3.1.8; QRESYNC is not supported
+    if param == "QRESYNC":
+        r.sp()
+        return _qresync(r)
+    if param != "CONDSTORE":  # RFC 7162 §3.1.8
         r.fail(f"Unsupported SELECT parameter {show(param.encode())}")
     return param
+
+
+def _qresync(r: Reader) -> Qresync:
+    """RFC 7162 §3.2.5: "(" uidvalidity SP mod-sequence-value [SP known-uids]
+    [SP seq-match-data] ")"; seq-match-data = "(" sequence-set SP uid-set ")"."""
+    r.expect(b"(", "( after QRESYNC")
+    uidvalidity = r.number("UIDVALIDITY", MAX32, nonzero=True)
+    r.sp()
+    modseq = r.number("mod-sequence", MAX63, nonzero=True)
+    known = match = None
+    space = r.skip(b" ")
+    if space and r.peek() != 0x28:
+        known = r.seqset()
+        space = r.skip(b" ")
+    if space:
+        r.expect(b"(", "( before QRESYNC sequence match data")
+        seqs = r.seqset()
+        r.sp()
+        match = (seqs, r.seqset())
+        r.expect(b")", ") after QRESYNC sequence match data")
+    r.expect(b")", ") after QRESYNC parameters")
+    return Qresync(uidvalidity, modseq, known, match)
 
 
 def _mailbox_command(r: Reader, tag: str, name: str) -> MailboxCommand:
@@ -409,34 +456,7 @@ def _rename(r: Reader, tag: str) -> Rename:
 
 
 def _list(r: Reader, tag: str, lsub: bool) -> ListCmd:
-    r.sp()
-    if not lsub and r.peek() == 0x28:  # RFC 5258 §3 list-select-opts
-        if r.plist(lambda: r.word("LIST option"), "LIST option", empty=True):
-            r.fail("LIST selection options are not supported")
-        r.sp()
-    reference = r.mailbox()
-    r.sp()
-    if not lsub and r.peek() == 0x28:  # RFC 5258 §3 patterns
-        patterns = r.plist(r.list_mailbox, "pattern")
-        if len(patterns) != 1:
-            r.fail("Multiple LIST patterns are not supported")
-        pattern = patterns[0]
-    else:
-        pattern = r.list_mailbox()
-    if not lsub and r.skip(b" "):  # RFC 5258 §3 list-return-opts
-        if not r.try_word(b"RETURN"):
-            r.fail("Expected RETURN")
-        r.sp()
-        r.plist(lambda: _list_return_option(r), "RETURN option", empty=True)
-    return ListCmd(tag, reference, pattern, lsub)
-
-
-def _list_return_option(r: Reader) -> str:
-    """Only RFC 5258 §4 CHILDREN is trivial (child info may always be sent)."""
-    opt = r.word("RETURN option")
-    if opt != "CHILDREN":
-        r.fail("LIST return options are not supported")
-    return opt
+    return parse_list(r, tag, lsub)  # RFC 5258 / 5819 / 6154: parse_mailbox.py
 
 
 def _status(r: Reader, tag: str) -> Status:
@@ -453,7 +473,19 @@ def _status(r: Reader, tag: str) -> Status:
 def _append(r: Reader, tag: str) -> Append:
     r.sp()
     mailbox = r.mailbox()
-    r.sp()
+    messages = []
+    while True:  # RFC 3502 §6.3.11: 1*append-message
+        r.sp()
+        messages.append(_append_message(r))
+        if not r.more():
+            break
+    first = messages[0]
+    return Append(tag, mailbox, first.flags, first.date, first.message, first.catenate,
+                  first.utf8, tuple(messages[1:]))
+
+
+def _append_message(r: Reader) -> AppendMessage:
+    """RFC 4466 §2.1 append-message = append-opts SP append-data (without the lead SP)."""
     flags: tuple[str, ...] = ()
     date = None
     if r.peek() == 0x28:
@@ -464,9 +496,53 @@ def _append(r: Reader, tag: str) -> Append:
             r.fail("APPEND message must be a literal")
         date = date_time(r)
         r.sp()
+    if r.try_word(b"CATENATE"):  # RFC 4469 §5
+        r.sp()
+        parts = tuple(r.plist(lambda: _cat_part(r), "CATENATE part"))
+        return AppendMessage(flags, date, b"", parts)
+    if r.try_word(b"UTF8"):  # RFC 6855 §4
+        return AppendMessage(flags, date, _utf8_data(r), utf8=True)
     if r.peek() not in (0x7B, 0x7E):
         r.fail("APPEND message must be a literal")
-    return Append(tag, mailbox, flags, date, r.literal(allow8=True))  # RFC 3516 §4.4
+    return AppendMessage(flags, date, r.literal(allow8=True))  # RFC 3516 §4.4
+
+
+def _cat_part(r: Reader) -> CatPart:
+    """RFC 4469 §5 cat-part = text-literal / url; RFC 6855 §4 adds utf8-literal."""
+    if r.try_word(b"TEXT"):
+        r.sp()
+        if r.peek() not in (0x7B, 0x7E):
+            r.fail("CATENATE TEXT must be a literal")
+        return CatPart(text=r.literal(allow8=True))
+    if r.try_word(b"URL"):
+        r.sp()
+        return CatPart(url=r.utf8(r.astring("URL"), "URL"))
+    if r.try_word(b"UTF8"):
+        return CatPart(text=_utf8_data(r))
+    r.fail("Expected TEXT or URL in CATENATE")
+
+
+def _utf8_data(r: Reader) -> bytes:
+    """RFC 6855 §4 ``"UTF8" SP "(" literal8 ")"``; BAD unless UTF8=ACCEPT is enabled."""
+    if not r.utf8_mode:
+        r.fail("UTF8 data needs ENABLE UTF8=ACCEPT first")
+    r.sp()
+    r.expect(b"(", "( after UTF8")
+    if r.peek() != 0x7E:
+        r.fail("UTF8 data must be a literal8")
+    data = r.literal(allow8=True)
+    r.expect(b")", ") after UTF8 data")
+    return data
+
+
+def _replace(r: Reader, tag: str, uid: bool) -> Replace:
+    """RFC 8508 §6: "REPLACE" SP seq-number SP mailbox append-message."""
+    r.sp()
+    target = STAR if r.skip(b"*") else r.number("message number", nonzero=True)
+    r.sp()
+    mailbox = r.mailbox()
+    r.sp()
+    return Replace(tag, target, mailbox, _append_message(r), uid)
 
 
 def _enable(r: Reader, tag: str) -> Enable:
@@ -505,6 +581,48 @@ def _uid_expunge(r: Reader, tag: str) -> UidExpunge:
     return UidExpunge(tag, r.seqset())
 
 
+def _compress(r: Reader, tag: str) -> Compress:
+    r.sp()  # RFC 4978 §5: "COMPRESS" SP algorithm
+    return Compress(tag, r.word("compression mechanism"))
+
+
+def _acl(r: Reader, tag: str, name: str, identifier: bool, rights: bool) -> AclCommand:
+    """RFC 4314 §3: mailbox [SP identifier [SP mod-rights]] (all astrings)."""
+    r.sp()
+    mailbox = r.mailbox()
+    ident = mod = ""
+    if identifier:
+        r.sp()
+        ident = r.utf8(r.astring("identifier"), "Identifier")
+    if rights:
+        r.sp()
+        mod = r.utf8(r.astring("rights"), "Rights")
+    return AclCommand(tag, name, mailbox, identifier=ident, rights=mod)
+
+
+def _quota_root(r: Reader, tag: str, name: str) -> QuotaCommand:
+    """RFC 9208 §4.1.1 GETQUOTA quota-root; §4.1.3 SETQUOTA adds the limits."""
+    r.sp()
+    root = r.utf8(r.astring("quota root"), "Quota root")
+    if name == "GETQUOTA":
+        return QuotaCommand(tag, name, "", root=root)
+    r.sp()
+
+    def resource() -> tuple[str, int]:  # setquota-resource = resource-name SP number64
+        res = r.word("resource name")
+        r.sp()
+        return res, r.number("resource limit", MAX63)
+
+    limits = tuple(r.plist(resource, "resource", empty=True))
+    return QuotaCommand(tag, name, "", root=root, limits=limits)
+
+
+def _notify(r: Reader, tag: str) -> AnyCommand:
+    from twistedmail.imap.notify import parse_notify
+
+    return parse_notify(r, tag)  # type: ignore[return-value]
+
+
 _Handler = Callable[[Reader, str], AnyCommand]
 
 _COMMANDS: dict[str, _Handler] = {
@@ -512,7 +630,9 @@ _COMMANDS: dict[str, _Handler] = {
     "AUTHENTICATE": _authenticate,
     "SELECT": lambda r, t: _select(r, t, False),
     "EXAMINE": lambda r, t: _select(r, t, True),
-    "CREATE": lambda r, t: _mailbox_command(r, t, "CREATE"),
+    "CREATE": parse_create,  # RFC 6154 §3 CREATE-SPECIAL-USE
+    "GETMETADATA": parse_getmetadata,  # RFC 5464
+    "SETMETADATA": parse_setmetadata,
     "DELETE": lambda r, t: _mailbox_command(r, t, "DELETE"),
     "SUBSCRIBE": lambda r, t: _mailbox_command(r, t, "SUBSCRIBE"),
     "UNSUBSCRIBE": lambda r, t: _mailbox_command(r, t, "UNSUBSCRIBE"),
@@ -523,20 +643,43 @@ _COMMANDS: dict[str, _Handler] = {
     "APPEND": _append,
     "ENABLE": _enable,
     "ID": _id,
+    "COMPRESS": _compress,  # RFC 4978
     "SEARCH": lambda r, t: parse_search(r, t, False),
+    "SORT": lambda r, t: parse_sort(r, t, False),  # RFC 5256
+    "THREAD": lambda r, t: parse_thread(r, t, False),  # RFC 5256
     "FETCH": lambda r, t: parse_fetch(r, t, False),
     "STORE": lambda r, t: parse_store(r, t, False),
     "COPY": lambda r, t: _copy(r, t, False, False),
     "MOVE": lambda r, t: _copy(r, t, False, True),  # RFC 6851
+    "NOTIFY": lambda r, t: _notify(r, t),  # RFC 5465 (grammar in notify.py)
+    "REPLACE": lambda r, t: _replace(r, t, False),  # RFC 8508
+    # RFC 4314 §3
+    "SETACL": lambda r, t: _acl(r, t, "SETACL", True, True),
+    "DELETEACL": lambda r, t: _acl(r, t, "DELETEACL", True, False),
+    "GETACL": lambda r, t: _acl(r, t, "GETACL", False, False),
+    "LISTRIGHTS": lambda r, t: _acl(r, t, "LISTRIGHTS", True, False),
+    "MYRIGHTS": lambda r, t: _acl(r, t, "MYRIGHTS", False, False),
+    # RFC 9208 §4.1
+    "GETQUOTA": lambda r, t: _quota_root(r, t, "GETQUOTA"),
+    "SETQUOTA": lambda r, t: _quota_root(r, t, "SETQUOTA"),
+    "GETQUOTAROOT": lambda r, t: QuotaCommand(t, "GETQUOTAROOT", _sp_mailbox(r)),
 }
+
+
+def _sp_mailbox(r: Reader) -> str:
+    r.sp()
+    return r.mailbox()
 
 _UID_COMMANDS: dict[str, _Handler] = {  # RFC 3501 §6.4.8
     "SEARCH": lambda r, t: parse_search(r, t, True),
+    "SORT": lambda r, t: parse_sort(r, t, True),
+    "THREAD": lambda r, t: parse_thread(r, t, True),
     "FETCH": lambda r, t: parse_fetch(r, t, True),
     "STORE": lambda r, t: parse_store(r, t, True),
     "COPY": lambda r, t: _copy(r, t, True, False),
     "MOVE": lambda r, t: _copy(r, t, True, True),
     "EXPUNGE": _uid_expunge,
+    "REPLACE": lambda r, t: _replace(r, t, True),  # RFC 8508
 }
 
 
@@ -557,10 +700,13 @@ def _dispatch(r: Reader, tag: str) -> AnyCommand:
     return handler(r, tag)
 
 
-def parse_request(req: Request) -> AnyCommand:
-    """Parse one :class:`Request` into a command; raises only :class:`ParseError`."""
+def parse_request(req: Request, utf8: bool = False) -> AnyCommand:
+    """Parse one :class:`Request` into a command; raises only :class:`ParseError`.
+
+    ``utf8``: the session enabled UTF8=ACCEPT (RFC 6855 §3)."""
     line = req.line.rstrip(b" ")  # leniency: trailing spaces
     r = Reader(line, req.literals)
+    r.utf8_mode = utf8
     m = TAG_RE.match(line)
     if m is None:
         raise ParseError(None, "Missing or invalid tag")

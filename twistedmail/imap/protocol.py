@@ -8,6 +8,8 @@ Invariants:
     handler bugs are ``NO [SERVERBUG]`` and logged.
   * Bytes over the configured line/literal limits are never buffered (the
     receiver counts and skips them).
+  * After COMPRESS (RFC 4978) every byte in and out passes through the
+    connection's Deflate codec; the tagged OK itself is the last plain write.
 """
 
 from __future__ import annotations
@@ -18,16 +20,20 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.address import UNIXAddress
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 
 from twistedmail.imap import dispatch
+from twistedmail.imap.compress import CompressError, Deflate
 from twistedmail.imap.parser import ParseError, parse_request
 from twistedmail.imap.responses import Atom, encode_seq
+from twistedmail.imap.rev2 import utf8_names
 from twistedmail.imap.session import NOT_AUTHENTICATED, Connection, Session
 from twistedmail.imap.wire import (
+    LITERAL_MINUS_MAX,
     LineTooLong,
     LiteralTooBig,
     NeedContinuation,
@@ -44,10 +50,13 @@ log = Logger()
 
 
 def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1, ::ffff:127.x (IPv4-mapped) and UNIX sockets are local."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return host.startswith("/")  # UNIX sockets are local
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 class IMAPProtocol(Protocol, TimeoutMixin, Connection):
@@ -56,7 +65,8 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
     def __init__(self, node: Node) -> None:
         self.node = node
         limits = node.settings
-        self.receiver = Receiver(max_line=limits.max_line, max_literal=limits.max_literal)
+        self.receiver = Receiver(max_line=limits.max_line, max_literal=limits.max_literal,
+                                 literal_plus=limits.literal_mode != "minus")  # RFC 7888
         self.session = Session(node, self)
         self.queue: deque[Callable[[], Deferred[Any] | None]] = deque()
         self.busy = False
@@ -65,6 +75,8 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         self.tls_pending = False
         self.tls_active = False
         self.tls_available = True
+        self.deflate: Deflate | None = None
+        self.compress_pending = False
 
     # --- Connection interface (used by handlers) --------------------------------
 
@@ -78,16 +90,27 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
     def push(self) -> None:
         """Write whatever the session has queued, in one write."""
         data = self.session.out.take()
-        if data and self.transport is not None:
-            self.transport.write(data)
+        if data:
+            self._write(data)
         if self.tls_pending:
             self._begin_tls()
+        if self.compress_pending:
+            self._begin_compress()
         if self.closing and self.transport is not None:
             self.transport.loseConnection()
 
     def start_tls(self) -> None:
         """Negotiate TLS once the tagged OK is written (RFC 3501 §6.2.1)."""
         self.tls_pending = True
+
+    def start_compress(self) -> None:
+        """Compress both directions once the tagged OK is written (RFC 4978 §3)."""
+        self.compress_pending = True
+
+    @property
+    def compress_active(self) -> bool:  # type: ignore[override]
+        """True once COMPRESS DEFLATE has taken effect."""
+        return self.deflate is not None or self.compress_pending
 
     def close(self) -> None:
         """Close after the queued output."""
@@ -97,6 +120,8 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
     def peer_is_loopback(self) -> bool:  # type: ignore[override]
         """True for connections from this machine."""
         peer = self.transport.getPeer() if self.transport is not None else None
+        if isinstance(peer, UNIXAddress):
+            return True  # a UNIX socket is on this machine
         return _is_loopback(getattr(peer, "host", "") or "")
 
     # --- Twisted callbacks -------------------------------------------------------------
@@ -120,16 +145,29 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         self.resetTimeout()
         if self.closing:
             return
+        if self.deflate is None:
+            self._receive(data)
+        else:
+            try:
+                for chunk in self.deflate.decompress(data):
+                    self._receive(chunk)
+                    if self.closing:
+                        break
+            except CompressError:
+                self.session.out.untagged_status("BYE", "Corrupt DEFLATE stream")
+                self.closing = True
+        self.push()
+
+    def _receive(self, data: bytes) -> None:
         receiver = self.receiver
         receiver.push(data)
         # One event at a time: a handler may switch the receiver to line mode
         # (AUTHENTICATE, IDLE) before the next pipelined line is read.
-        while not (self.tls_pending or self.closing):
+        while not (self.tls_pending or self.compress_pending or self.closing):
             event = receiver.next_event()
             if event is None:
                 break
             self._event(event)
-        self.push()
 
     def connectionLost(self, reason: object = None) -> None:
         """Release the session."""
@@ -141,8 +179,15 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
     def timeoutConnection(self) -> None:
         """RFC 3501 §5.4: autologout after the inactivity timer."""
         if self.transport is not None:
-            self.transport.write(b"* BYE Autologout; idle for too long\r\n")
+            self._write(b"* BYE Autologout; idle for too long\r\n")
             self.transport.loseConnection()
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is None:
+            return
+        if self.deflate is not None:
+            data = self.deflate.compress(data)  # sync-flushed per batch (RFC 4978 §4)
+        self.transport.write(data)
 
     # --- event handling ------------------------------------------------------------------
 
@@ -162,7 +207,10 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
             self._drain()
         elif isinstance(event, LiteralTooBig):
             text = f"Literal of {event.size} bytes is over the limit"
-            self.queue.append(partial(self._refuse, event.tag, "NO", text))
+            # RFC 7888 §4: a LITERAL- {n+} over 4096 bytes is a protocol error (BAD).
+            minus = (not event.synchronizing and not self.receiver.literal_plus
+                     and event.size > LITERAL_MINUS_MAX)
+            self.queue.append(partial(self._refuse, event.tag, "BAD" if minus else "NO", text))
             self._drain()
 
     def _line(self, line: bytes) -> None:
@@ -191,7 +239,9 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
 
     def _run(self, request: Request) -> Deferred[Any] | None:
         try:
-            command = parse_request(request)
+            utf8 = utf8_names(self.session)  # RFC 6855 §3; RFC 9051 §5.1 (rev2)
+            self.session.out.utf8 = utf8
+            command = parse_request(request, utf8)
         except ParseError as err:
             self.session.out.tagged(err.tag or "*", "BAD", err.message or "Syntax error")
             return None
@@ -216,6 +266,13 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         self.receiver.reset()  # RFC 3501 §6.2.1: discard anything sent before TLS starts
         self.transport.startTLS(context)  # type: ignore[attr-defined]
         self.tls_active = True
+
+    def _begin_compress(self) -> None:
+        self.compress_pending = False
+        # RFC 4978 §3: the client sends nothing more until it has seen the OK, so
+        # anything already buffered was sent against the rules: drop it, as for STARTTLS.
+        self.receiver.reset()
+        self.deflate = Deflate()
 
 
 def _transport_is_tls(transport: Any) -> bool:

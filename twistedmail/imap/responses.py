@@ -22,6 +22,18 @@ _QUOTED_MAX = 1024
 # Bytes that force a literal: NUL, CR, LF and 8-bit (RFC 3501 §4.3 quoted is 7-bit TEXT-CHAR).
 _UNSAFE = bytes(range(0, 32)) + bytes(range(127, 256))
 _NEEDS_ESCAPE = (b'"', b"\\")
+_CONTROLS = bytes(range(0, 32)) + b"\x7f"  # never allowed in a quoted string
+
+
+def _utf8_quotable(data: bytes) -> bool:
+    """RFC 6855 §3 utf8-quoted: 8-bit octets allowed when they are valid UTF-8."""
+    if len(data) > _QUOTED_MAX or data.translate(None, _CONTROLS) != data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class Atom(str):
@@ -30,15 +42,40 @@ class Atom(str):
     __slots__ = ()
 
 
+class MailboxName(bytes):
+    """A mailbox name in modified UTF-7 (RFC 3501 §5.1.3) that keeps its Unicode
+    form in ``text``: sent as UTF-8 when the session enabled UTF8=ACCEPT (RFC 6855 §3)."""
+
+    text: str
+
+    @classmethod
+    def of(cls, name: str) -> MailboxName:
+        """The wire name of ``name``."""
+        from twistedmail.imap.mutf7 import encode as mutf7_encode
+
+        out = cls(mutf7_encode(name))
+        out.text = name
+        return out
+
+
 class Literal(bytes):
     """Bytes always sent as a literal ``{n}CRLF<bytes>``."""
 
     __slots__ = ()
 
 
-def quote(data: bytes) -> bytes:
-    """Return ``data`` as an IMAP string: quoted if possible, else a literal."""
-    if len(data) > _QUOTED_MAX or data.translate(None, _UNSAFE) != data:
+class Literal8(bytes):
+    """Bytes sent as ``~{n}CRLF<bytes>`` (RFC 3516 literal8: may hold NUL)."""
+
+    __slots__ = ()
+
+
+def quote(data: bytes, utf8: bool = False) -> bytes:
+    """Return ``data`` as an IMAP string: quoted if possible, else a literal.
+
+    ``utf8``: UTF8=ACCEPT is enabled, so UTF-8 may be quoted (RFC 6855 §3)."""
+    unsafe = len(data) > _QUOTED_MAX or data.translate(None, _UNSAFE) != data
+    if unsafe and not (utf8 and _utf8_quotable(data)):
         return b"{%d}\r\n%s" % (len(data), data)
     if b'"' in data or b"\\" in data:
         data = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
@@ -50,44 +87,48 @@ def literal(data: bytes) -> bytes:
     return b"{%d}\r\n%s" % (len(data), data)
 
 
-def encode(value: object) -> bytes:
-    """Encode one value (see module docstring) into IMAP syntax."""
+def encode(value: object, utf8: bool = False) -> bytes:
+    """Encode one value (see module docstring) into IMAP syntax (``utf8``: RFC 6855)."""
     if value is None:
         return b"NIL"
     if isinstance(value, Atom):
         return value.encode("utf-8")
     if isinstance(value, Literal):
         return literal(bytes(value))
+    if isinstance(value, Literal8):
+        return b"~" + literal(bytes(value))
     if isinstance(value, bytes):
-        return quote(value)
+        if utf8 and type(value) is MailboxName:
+            return quote(value.text.encode("utf-8"), True)  # RFC 6855 §3
+        return quote(value, utf8)
     if isinstance(value, str):
-        return quote(value.encode("utf-8"))
+        return quote(value.encode("utf-8"), utf8)
     if isinstance(value, bool):
         raise TypeError("bool is not an IMAP value")
     if isinstance(value, int):
         return b"%d" % value
     if isinstance(value, (list, tuple)):
-        return b"(" + _join_list(value) + b")"
+        return b"(" + _join_list(value, utf8) + b")"
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def _join_list(values: Sequence[object]) -> bytes:
+def _join_list(values: Sequence[object], utf8: bool = False) -> bytes:
     """Elements joined by SP, except a leading run of lists, written with no separator:
     RFC 3501 §9 ``body-type-mpart = 1*body SP media-subtype`` and ``"(" 1*address ")"``."""
     lead = 0
     while lead < len(values) and isinstance(values[lead], (list, tuple)):
         lead += 1
     if lead == 0:
-        return b" ".join(encode(v) for v in values)
-    head = b"".join(encode(v) for v in values[:lead])
+        return b" ".join(encode(v, utf8) for v in values)
+    head = b"".join(encode(v, utf8) for v in values[:lead])
     if lead == len(values):
         return head
-    return head + b" " + b" ".join(encode(v) for v in values[lead:])
+    return head + b" " + b" ".join(encode(v, utf8) for v in values[lead:])
 
 
-def encode_seq(values: Iterable[object]) -> bytes:
+def encode_seq(values: Iterable[object], utf8: bool = False) -> bytes:
     """Encode several values separated by spaces (no parentheses)."""
-    return b" ".join(encode(v) for v in values)
+    return b" ".join(encode(v, utf8) for v in values)
 
 
 def flag_list(flags: Iterable[str]) -> bytes:
@@ -121,10 +162,11 @@ def _resp_text(text: str) -> bytes:
 class Responder:
     """Collects response bytes for one flush, so a reply goes out in one write."""
 
-    __slots__ = ("chunks",)
+    __slots__ = ("chunks", "utf8")
 
     def __init__(self) -> None:
         self.chunks: list[bytes] = []
+        self.utf8 = False  # RFC 6855 §3: UTF8=ACCEPT enabled (utf8-quoted, UTF-8 names)
 
     def raw(self, data: bytes) -> None:
         """Queue pre-encoded bytes (used by the FETCH renderer's fast path)."""
@@ -132,7 +174,7 @@ class Responder:
 
     def untagged(self, *values: object) -> None:
         """``* v1 v2 ...`` CRLF."""
-        self.chunks.append(b"* " + encode_seq(values) + CRLF)
+        self.chunks.append(b"* " + encode_seq(values, self.utf8) + CRLF)
 
     def untagged_status(self, status: str, text: str, code: str | None = None,
                         code_args: Sequence[object] = ()) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "SearchError",
     "SUPPORTED_CHARSETS",
     "Target",
+    "TargetSet",
     "check_charset",
     "compile_key",
     "search",
@@ -97,10 +98,70 @@ def check_charset(charset: str | None) -> None:
     raise SearchError(f"unsupported charset {charset}", code="BADCHARSET")
 
 
-def search(key: SearchKey, targets: Iterable[Target], ctx: SearchContext) -> list[Target]:
+class TargetSet:
+    """A view's targets (in sequence order) with lazily built header columns.
+
+    A column holds, for one header field, every target's searchable haystack
+    (see :func:`header_predicate`), so a SUBJECT/FROM/... search is one list
+    scan instead of a predicate call per message.  Build one per selected
+    view and drop it when the view changes (the targets' flags are read live)."""
+
+    __slots__ = ("targets", "_columns")
+
+    def __init__(self, targets: list[Target]) -> None:
+        self.targets = targets
+        self._columns: dict[str, list[str | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def column(self, lname: str) -> list[str | None]:
+        """Haystacks of header field ``lname`` (lower-case), one per target."""
+        col = self._columns.get(lname)
+        if col is None:
+            col = self._columns[lname] = [_haystack(t, lname) for t in self.targets]
+        return col
+
+
+def _haystack(t: Target, lname: str) -> str | None:
+    data = t.data
+    return index_of(t.cache, data).field(lname, data)
+
+
+def search(key: SearchKey, targets: Iterable[Target] | TargetSet,
+           ctx: SearchContext) -> list[Target]:
     """The targets matching ``key``, in input order."""
-    pred = compile_key(key, ctx)
+    pred = compile_key(key, ctx)  # validates the whole tree first
+    if isinstance(targets, TargetSet):
+        narrowed = _prefilter(key, targets)
+        targets = targets.targets if narrowed is None else narrowed
     return [t for t in targets if pred(t)]
+
+
+_HEADER_KEYS = {"BCC": "bcc", "CC": "cc", "FROM": "from", "SUBJECT": "subject", "TO": "to"}
+
+
+def _prefilter(key: SearchKey, targets: TargetSet) -> list[Target] | None:
+    """Candidates for a top-level AND that has a header key, from its column.
+
+    Exact for that key (same haystack and test as :func:`header_predicate`);
+    the full predicate still runs on the survivors.  None: no such key."""
+    if key.op != "AND":
+        return None
+    for child in key.args:
+        if not isinstance(child, SearchKey):
+            continue
+        if child.op in _HEADER_KEYS and len(child.args) == 1:
+            lname, needle = _HEADER_KEYS[child.op], child.args[0]
+        elif child.op == "HEADER" and len(child.args) == 2 and isinstance(child.args[0], str):
+            lname, needle = child.args[0].strip().lower(), child.args[1]
+        else:
+            continue
+        folded = fold_needle(_needle_arg(needle))
+        col = targets.column(lname)
+        tl = targets.targets
+        return [tl[i] for i, hay in enumerate(col) if hay is not None and folded in hay]
+    return None
 
 
 def compile_key(key: SearchKey, ctx: SearchContext) -> Predicate:
@@ -364,6 +425,27 @@ def _younger(args: tuple[object, ...], ctx: SearchContext) -> Compiled:
     return (lambda t: t.internaldate.timestamp() >= cutoff), 1
 
 
+def _saved_date(kind: str) -> Builder:
+    # RFC 8514 §3 SAVEDBEFORE/SAVEDON/SAVEDSINCE: like BEFORE/ON/SINCE on the
+    # save date (stored in UTC), disregarding time and timezone.
+    def build(args: tuple[object, ...], ctx: SearchContext) -> Compiled:
+        cmp = _cmp(kind, _date_arg(args))
+        return (lambda t: cmp(t.savedate.date())), 1  # type: ignore[attr-defined]
+
+    return build
+
+
+def _object_id(attr: str) -> Builder:
+    # RFC 8474 §6 EMAILID / THREADID <objectid>: exact, case-sensitive match.
+    def build(args: tuple[object, ...], ctx: SearchContext) -> Compiled:
+        (want,) = _exactly(args, 1)
+        if not isinstance(want, str):
+            raise TypeError(f"expected an object id, got {want!r}")
+        return (lambda t: getattr(t, attr) == want), 10 if attr == "threadid" else 2
+
+    return build
+
+
 # --- strings -----------------------------------------------------------------
 
 
@@ -516,4 +598,11 @@ _BUILDERS: dict[str, Builder] = {
     "HEADER": _header,
     "BODY": _text(body_only=True),
     "TEXT": _text(body_only=False),
+    # RFC 8514 §3: the save date's calendar date; every mailbox keeps save dates.
+    "SAVEDBEFORE": _saved_date("BEFORE"),
+    "SAVEDON": _saved_date("ON"),
+    "SAVEDSINCE": _saved_date("SINCE"),
+    "SAVEDATESUPPORTED": _noargs(lambda args, ctx: (_always, 0)),
+    "EMAILID": _object_id("emailid"),  # RFC 8474 §6
+    "THREADID": _object_id("threadid"),
 }

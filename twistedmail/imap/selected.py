@@ -20,6 +20,7 @@ from typing import Any
 from twistedmail.imap.commands import SequenceSet
 from twistedmail.imap.fetchrender import flags_bytes
 from twistedmail.imap.responses import Responder
+from twistedmail.imap.seqset import compress
 from twistedmail.store import (
     FlagsChanged,
     Mailbox,
@@ -38,6 +39,7 @@ class SelectedView:
         self.mailbox = mailbox
         self.readonly = readonly
         self.condstore = condstore
+        self.qresync = False  # RFC 7162 §3.2.10: announce expunges as VANISHED
         self.uids: list[int] = list(mailbox.uids())
         self.recent: set[int] = set() if readonly else mailbox.claim_recent()
         self.pending_expunged: set[int] = set()
@@ -46,6 +48,10 @@ class SelectedView:
         self.deleted = False
         self.suppress_own_flags = False
         self.on_update: Callable[[], None] | None = None  # set while IDLE
+        self.cache: dict[str, Any] = {}  # derived data (SEARCH targets); cleared on change
+        self.accept: Callable[[Any], bool] | None = None  # RFC 5465 NOTIFY filter
+        self.on_added: Callable[[Responder, SelectedView, list[int]], None] | None = None
+        self.no_recent = False  # RFC 9051: an IMAP4rev2 session has no \\Recent
 
     # --- lookups -----------------------------------------------------------
 
@@ -104,6 +110,9 @@ class SelectedView:
 
     def notice(self, change: Any) -> None:
         """Queue a change the store reported for this mailbox."""
+        self.cache.clear()
+        if self.accept is not None and not self.accept(change):
+            return  # RFC 5465: this session's NOTIFY settings leave it out
         if isinstance(change, MessagesAdded):
             self.pending_added = True
         elif isinstance(change, MessagesExpunged):
@@ -126,6 +135,7 @@ class SelectedView:
 
     def flush(self, out: Responder, allow_expunge: bool, with_uid: bool = False) -> None:
         """Announce queued changes (RFC 3501 §7.3.1 EXISTS, §7.4.1 EXPUNGE, §7.4.2 FETCH)."""
+        self.cache.clear()
         if allow_expunge and self.pending_expunged:
             self._flush_expunged(out)
         if self.pending_flags:
@@ -135,10 +145,13 @@ class SelectedView:
 
     def _flush_expunged(self, out: Responder) -> None:
         gone = self.pending_expunged
-        for uid in sorted(gone, reverse=True):
-            seq = self.seq_of(uid)
-            if seq is not None:
-                out.raw(b"* %d EXPUNGE\r\n" % seq)
+        if self.qresync:  # RFC 7162 §3.2.10: VANISHED replaces EXPUNGE
+            out.raw(b"* VANISHED %s\r\n" % compress(sorted(gone)).encode("ascii"))
+        else:
+            for uid in sorted(gone, reverse=True):
+                seq = self.seq_of(uid)
+                if seq is not None:
+                    out.raw(b"* %d EXPUNGE\r\n" % seq)
         self.uids = [u for u in self.uids if u not in gone]
         self.recent.difference_update(gone)
         self.pending_flags.difference_update(gone)
@@ -170,10 +183,13 @@ class SelectedView:
         if not new:
             return
         self.uids.extend(new)
-        if not self.readonly:
+        if not self.readonly and not self.no_recent:
             self.recent.update(self.mailbox.claim_recent(new))
         out.raw(b"* %d EXISTS\r\n" % len(self.uids))
-        out.raw(b"* %d RECENT\r\n" % len(self.recent))
+        if not self.no_recent:
+            out.raw(b"* %d RECENT\r\n" % len(self.recent))
+        if self.on_added is not None:  # RFC 5465 §5.2 MessageNew fetch attributes
+            self.on_added(out, self, new)
 
 
 class Watchers:

@@ -49,6 +49,11 @@ class Connection:
         """Close the connection after the queued output."""
         raise NotImplementedError
 
+    def start_compress(self) -> None:
+        """Compress both directions after the queued output (RFC 4978 §3)."""
+        raise NotImplementedError
+
+    compress_active: bool = False
     tls_active: bool = False
     tls_available: bool = False
     peer_is_loopback: bool = True
@@ -65,8 +70,11 @@ class Session:
         self.user: str | None = None
         self.view: SelectedView | None = None
         self.enabled: set[str] = set()
+        self.condstore = False  # RFC 7162 §3.1: a CONDSTORE-enabling command was issued
         self.saved_search: frozenset[int] = frozenset()
         self.client_id: dict[str, str | None] = {}
+        self.notifier: Any = None  # RFC 5465 NOTIFY settings (notify.Notifier)
+        self.applying = False  # True while this session's own op is applied (NOTIFY)
 
     @property
     def username(self) -> str:
@@ -74,6 +82,11 @@ class Session:
         if self.user is None:
             raise No("Not authenticated")
         return self.user
+
+    @property
+    def rev2(self) -> bool:
+        """True once the client sent ENABLE IMAP4rev2 (RFC 9051; see rev2.py)."""
+        return "IMAP4rev2" in self.enabled  # the ENABLEABLE spelling
 
     @property
     def store(self) -> MailStore:
@@ -100,6 +113,10 @@ class Session:
         """Make ``mailbox`` the selected one (a previous selection is dropped)."""
         self.unselect()
         view = SelectedView(mailbox, readonly, condstore)
+        from twistedmail.imap import notify, rev2
+
+        rev2.configure_view(self, view)  # RFC 9051: no \\Recent
+        notify.configure_view(self, view)  # RFC 5465 §6.1
         Watchers.of(self.store).add(view)
         self.view = view
         self.state = SELECTED
@@ -107,6 +124,7 @@ class Session:
 
     def unselect(self) -> None:
         """Leave the selected state, if in it."""
+        self.saved_search = frozenset()  # RFC 5182 §2.1: "$" is per selection
         if self.view is not None:
             Watchers.of(self.store).remove(self.view)
             self.view = None
@@ -132,16 +150,20 @@ class Session:
         view = self.view
         if own_flags and view is not None:
             view.suppress_own_flags = True
+        self.applying = True
         try:
             return self.store.apply(op)
         except StoreError as err:
             raise No(str(err) or "Operation failed", err.code) from None
         finally:
+            self.applying = False
             if view is not None:
                 view.suppress_own_flags = False
 
     def close(self) -> None:
         """Release everything the session holds (connection lost)."""
+        if self.notifier is not None:
+            self.notifier.stop()
         self.unselect()
         self.state = LOGOUT
 

@@ -186,6 +186,41 @@ class Copied(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class AclChanged(Change):
+    """``identifier`` now holds ``rights`` on the mailbox ("" = no entry, RFC 4314)."""
+
+    mailbox_id: str
+    identifier: str
+    rights: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaChanged(Change):
+    """Quota ``root`` now has ``limits`` (RFC 9208 §4.1.3)."""
+
+    root: str
+    limits: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataChanged(Change):
+    """RFC 5464 entries (lower-case names) set or deleted on a mailbox, or on
+    the server when ``mailbox_id`` is ""."""
+
+    user: str
+    mailbox_id: str
+    entries: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SpecialUseChanged(Change):
+    """A mailbox's RFC 6154 special-use attributes were replaced."""
+
+    mailbox_id: str
+    special_use: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Subscribed(Change):
     """``name`` was added to the subscription list (RFC 3501 §6.3.6)."""
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import heapq
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +40,7 @@ RECENT = "\\recent"
 SEEN = "\\Seen"
 _FLAG_CACHE_LIMIT = 4096
 _SMALL_EXPUNGE = 32
+_TOMBSTONE_LIMIT = 100_000  # per mailbox; the older half is dropped past it
 _COMBINE: dict[str, Callable[[frozenset[str], frozenset[str]], frozenset[str]]] = {
     "add": frozenset.union,  # +FLAGS
     "remove": frozenset.difference,  # -FLAGS
@@ -142,6 +143,9 @@ class MessageRecord:
     internaldate: datetime.datetime
     modseq: int
     instance_id: tuple[str, int]
+    # RFC 8514 SAVEDATE: when the message was saved into this mailbox (APPEND,
+    # COPY, MOVE); often the very internaldate object, so usually no extra memory.
+    savedate: datetime.datetime | None = None
 
     @property
     def size(self) -> int:
@@ -167,6 +171,12 @@ class Mailbox:
         "_unseen_heap",
         "_keywords",
         "_flag_cache",
+        "_gone_modseqs",
+        "_gone_uids",
+        "vanished_floor",
+        "special_use",
+        "metadata",
+        "acl",
     )
 
     def __init__(self, mailbox_id: str, user: str, name: str, uidvalidity: int) -> None:
@@ -184,6 +194,18 @@ class Mailbox:
         self._unseen_heap: list[int] = []
         self._keywords: dict[str, str] = {}  # lower-case -> spelling in this mailbox
         self._flag_cache: dict[frozenset[str], frozenset[str]] = {}
+        # RFC 7162 §3.2.7 tombstones: UID _gone_uids[i] was expunged at mod-sequence
+        # _gone_modseqs[i] (ascending).  Bounded by _TOMBSTONE_LIMIT: older ones are
+        # dropped and ``vanished_floor`` is the largest mod-sequence dropped, so
+        # vanished_since() answers exactly only for mod-sequences >= it.
+        self._gone_modseqs: list[int] = []
+        self._gone_uids: list[int] = []
+        self.vanished_floor = 0
+        self.special_use: frozenset[str] = frozenset()  # RFC 6154 attributes
+        # RFC 5464: (owner of a /private entry or "" for /shared, lower-case
+        # entry name) -> value.
+        self.metadata: dict[tuple[str, str], bytes] = {}
+        self.acl: dict[str, str] = {}  # RFC 4314 identifier -> rights (store/acl.py)
 
     def __repr__(self) -> str:
         return f"<Mailbox {self.user}:{self.name!r} uv={self.uidvalidity} n={len(self._uids)}>"
@@ -292,10 +314,11 @@ class Mailbox:
         internaldate: datetime.datetime,
         instance_id: tuple[str, int],
         modseq: int,
+        savedate: datetime.datetime | None = None,
     ) -> MessageRecord:
         uid = self.uidnext
         self.uidnext = uid + 1
-        rec = MessageRecord(uid, blob, flags, internaldate, modseq, instance_id)
+        rec = MessageRecord(uid, blob, flags, internaldate, modseq, instance_id, savedate)
         self._records[uid] = rec
         self._uids.append(uid)
         self.recent_uids.add(uid)
@@ -346,6 +369,22 @@ class Mailbox:
             self._compact_heap()
         return changes, failed
 
+    def vanished_since(self, modseq: int) -> list[int] | None:
+        """UIDs expunged at a mod-sequence above ``modseq``, ascending (RFC 7162
+        §3.2.5.1 VANISHED (EARLIER)); None when tombstones that old were dropped."""
+        if modseq < self.vanished_floor:
+            return None
+        return sorted(self._gone_uids[bisect_right(self._gone_modseqs, modseq):])
+
+    def _bury(self, uids: list[int], modseq: int) -> None:
+        """Remember that ``uids`` were expunged at ``modseq`` (>= every earlier one)."""
+        self._gone_modseqs.extend([modseq] * len(uids))
+        self._gone_uids.extend(uids)
+        if len(self._gone_uids) > _TOMBSTONE_LIMIT:
+            cut = len(self._gone_uids) // 2
+            self.vanished_floor = self._gone_modseqs[cut - 1]
+            del self._gone_modseqs[:cut], self._gone_uids[:cut]
+
     def _compact_heap(self) -> None:
         if len(self._unseen_heap) > 2 * len(self._unseen) + 64:
             self._unseen_heap = sorted(self._unseen)  # a sorted list is a heap
@@ -387,6 +426,8 @@ class Mailbox:
         self._unseen_heap = sorted(self._unseen)
         self.uidnext = len(records) + 1
         self.uidvalidity = uidvalidity
+        self._gone_modseqs, self._gone_uids = [], []  # old UIDs mean nothing now
+        self.vanished_floor = self.highestmodseq
 
     def _check(self) -> None:
         """Assert this mailbox's invariants (tests and debugging)."""
@@ -402,6 +443,10 @@ class Mailbox:
         assert self.first_unseen_uid() == (min(unseen) if unseen else None)
         assert self.recent_uids <= set(uids), "recent uid not in mailbox"
         assert self.total_size == sum(r.size for r in self._records.values())
+        gone = self._gone_modseqs
+        assert len(gone) == len(self._gone_uids), "tombstone lists out of step"
+        assert gone == sorted(gone) and all(self.vanished_floor <= m for m in gone[:1])
+        assert not gone or gone[-1] <= self.highestmodseq, "tombstone above highestmodseq"
         for rec in self._records.values():
             assert not any(f.lower() == RECENT for f in rec.flags), "\\Recent stored"
             assert rec.internaldate.tzinfo is not None, "naive internaldate"

@@ -29,6 +29,7 @@ Invariants:
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import logging
 import time
@@ -37,10 +38,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from . import acl as _acl
+from . import metadata as _metadata
 from . import names
 from .changes import (
     AccountCreated,
     AccountDeleted,
+    AclChanged,
     Cannot,
     CannotDelete,
     Change,
@@ -52,8 +56,11 @@ from .changes import (
     MailboxRenamed,
     MessagesAdded,
     MessagesExpunged,
+    MetadataChanged,
     NoSuchAccount,
     NoSuchMailbox,
+    QuotaChanged,
+    SpecialUseChanged,
     StoreFailed,
     Subscribed,
     Unsubscribed,
@@ -65,11 +72,16 @@ from .ops import (
     CreateAccount,
     CreateMailbox,
     DeleteAccount,
+    DeleteAcl,
     DeleteMailbox,
     Expunge,
     Op,
     Regenerate,
     RenameMailbox,
+    SetAcl,
+    SetMetadata,
+    SetQuota,
+    SetSpecialUse,
     StoreFlags,
     Subscribe,
     Unsubscribe,
@@ -112,6 +124,8 @@ class MailStore:
         self._by_id: dict[str, Mailbox] = {}
         self._used_ids: set[str] = set()  # every mailbox id ever live here
         self._instance_seq = 0
+        self._server_meta: dict[tuple[str, str], bytes] = {}  # RFC 5464 server entries
+        self._quotas: dict[str, tuple[tuple[str, int], ...]] = {}  # RFC 9208 root -> limits
         self._listeners: list[tuple[object, Listener]] = []
         self._listener_order: tuple[Listener, ...] = ()
         self._queue: deque[tuple[Op, list[Change]]] = deque()
@@ -129,6 +143,11 @@ class MailStore:
             Expunge: self._expunge,
             Copy: self._copy,
             Regenerate: self._regenerate,
+            SetSpecialUse: self._set_special_use,
+            SetMetadata: self._set_metadata,
+            SetAcl: self._set_acl,
+            DeleteAcl: self._delete_acl,
+            SetQuota: self._set_quota,
         }
 
     # --- applying ops and notifying ------------------------------------------
@@ -208,6 +227,10 @@ class MailStore:
         """A copy of the subscribed names; they need not exist (RFC 3501 §6.3.6)."""
         return set(self._account(user).subs)
 
+    def quota_limits(self, root: str) -> tuple[tuple[str, int], ...] | None:
+        """The limits SetQuota gave ``root`` (RFC 9208), or None if never set."""
+        return self._quotas.get(root)
+
     def blob_count(self) -> int:
         """Distinct message bodies held."""
         return len(self.blobs)
@@ -248,9 +271,18 @@ class MailStore:
         # account's INBOX gets the next unused derivation).
         box_id = self._derive_id(f"inbox\0{op.user}", names.INBOX)
         uidvalidity = self.allocator.allocate(op.user, names.INBOX)
+        specials = [(names.validate(n), attr) for n, attr in op.special_mailboxes]
         acct = self._accounts[op.user] = _Account(op.user)
         self._add_box(acct, box_id, names.INBOX, uidvalidity)
-        return [AccountCreated(op.user), MailboxCreated(op.user, names.INBOX, box_id)]
+        changes: list[Change] = [AccountCreated(op.user)]
+        changes.append(MailboxCreated(op.user, names.INBOX, box_id))
+        for name, attr in specials:  # RFC 6154 default special-use mailboxes
+            missing = [p for p in [*names.parents(name), name] if p not in acct.boxes]
+            seed = f"special\0{op.user}"
+            changes += self._create_boxes(acct, [(p, self._derive_id(seed, p)) for p in missing])
+            box = acct.boxes[name]
+            box.special_use = box.special_use | {attr}
+        return changes
 
     def _delete_account(self, op: DeleteAccount) -> list[Change]:
         acct = self._account(op.user)
@@ -258,6 +290,7 @@ class MailStore:
         for box in self.mailboxes(op.user):
             changes.append(self._drop_box(acct, box))
         del self._accounts[op.user]
+        _metadata.drop_scope(self._server_meta, op.user)
         changes.append(AccountDeleted(op.user))
         return changes
 
@@ -274,7 +307,9 @@ class MailStore:
         missing = [p for p in names.parents(name) if p not in acct.boxes]
         plan = [(p, self._derive_id(op.mailbox_id, p)) for p in missing]
         plan.append((name, op.mailbox_id))
-        return self._create_boxes(acct, plan)
+        changes = self._create_boxes(acct, plan)
+        acct.boxes[name].special_use = op.special_use  # RFC 6154 §3 CREATE USE
+        return changes
 
     def _create_boxes(self, acct: _Account, plan: list[tuple[str, str]]) -> list[Change]:
         """Create (name, id) pairs; all UIDVALIDITYs are allocated first."""
@@ -413,7 +448,8 @@ class MailStore:
             self._instance_seq = seq  # replayed ops never collide with new ids
         flags = box._canon_flags(op.flags)
         modseq = box.highestmodseq = box.highestmodseq + 1  # RFC 7162 §3.1
-        rec = box._add(self.blobs.acquire(op.data), flags, op.internaldate, op.instance_id, modseq)
+        rec = box._add(self.blobs.acquire(op.data), flags, op.internaldate, op.instance_id, modseq,
+                       op.savedate or op.internaldate)  # RFC 8514 SAVEDATE
         return [MessagesAdded(box.id, (rec.uid,))]
 
     def _store_flags(self, op: StoreFlags) -> list[Change]:
@@ -440,16 +476,18 @@ class MailStore:
             self.blobs.release(rec.blob)
         # RFC 7162 §3.2: expunge increments the mailbox mod-sequence.
         box.highestmodseq += 1
+        box._bury([rec.uid for rec in gone], box.highestmodseq)  # RFC 7162 §3.2.7
         return MessagesExpunged(box.id, tuple(rec.uid for rec in gone), box.highestmodseq)
 
     def _copy(self, op: Copy) -> list[Change]:
         acct = self._account(op.user)
         src = self._find(acct, op.src)
-        dst = self._find(acct, op.dst)
+        dst = self._find(self._account(op.dst_user) if op.dst_user else acct, op.dst)
         uids = [uid for uid in op.uids if uid in src]
         if not uids:
             return []
-        added, copied = self._copy_records(src, dst, uids)
+        savedate = op.savedate or datetime.datetime.fromtimestamp(int(self.clock()), datetime.UTC)
+        added, copied = self._copy_records(src, dst, uids, savedate)  # RFC 8514: saved now
         changes: list[Change] = [added, copied]
         if op.move:  # RFC 6851 §3.3: copy, then expunge from the source
             expunged = self._expunge_uids(src, uids)
@@ -458,20 +496,71 @@ class MailStore:
         return changes
 
     def _copy_records(
-        self, src: Mailbox, dst: Mailbox, uids: list[int]
+        self, src: Mailbox, dst: Mailbox, uids: list[int],
+        savedate: datetime.datetime | None = None,
     ) -> tuple[MessagesAdded, Copied]:
         """Copy existing ``uids`` of ``src`` to ``dst`` (RFC 3501 §6.4.7: flags
-        and internal date kept, \\Recent set); bodies are shared."""
+        and internal date kept, \\Recent set); bodies are shared.  The copies'
+        savedate is ``savedate``, or the source's when None (RENAME INBOX)."""
         recs: list[MessageRecord] = [src._records[uid] for uid in uids]
         modseq = dst.highestmodseq = dst.highestmodseq + 1
         pairs: list[tuple[int, int]] = []
         for rec in recs:
             flags = dst._canon_flags(rec.flags)  # keyword spelling of ``dst``
             blob = self.blobs.share(rec.blob)
-            new = dst._add(blob, flags, rec.internaldate, self.next_instance_id(), modseq)
+            new = dst._add(blob, flags, rec.internaldate, self.next_instance_id(), modseq,
+                           savedate or rec.savedate)
             pairs.append((rec.uid, new.uid))
         new_uids = tuple(new_uid for _, new_uid in pairs)
         return MessagesAdded(dst.id, new_uids), Copied(src.id, dst.id, tuple(pairs))
+
+    # --- access control and quotas (RFC 4314, RFC 9208) -------------------------
+
+    def _set_acl(self, op: SetAcl) -> list[Change]:
+        box = self._box(op.user, op.mailbox)
+        rights = _acl.canonical(_acl.parse_rights(op.rights))
+        if box.acl.get(op.identifier, "") == rights:
+            return []
+        if rights:
+            box.acl[op.identifier] = rights
+        else:
+            del box.acl[op.identifier]
+        return [AclChanged(box.id, op.identifier, rights)]
+
+    def _delete_acl(self, op: DeleteAcl) -> list[Change]:
+        box = self._box(op.user, op.mailbox)
+        if box.acl.pop(op.identifier, None) is None:
+            return []
+        return [AclChanged(box.id, op.identifier, "")]
+
+    def _set_quota(self, op: SetQuota) -> list[Change]:
+        self._quotas[op.root] = op.limits
+        return [QuotaChanged(op.root, op.limits)]
+
+    # --- special use and metadata (RFC 6154, RFC 5464) ---------------------------
+
+    def server_metadata(self) -> dict[tuple[str, str], bytes]:
+        """The server's METADATA table ((scope, entry) -> value, see
+        ``metadata.py``); read-only for callers."""
+        return self._server_meta
+
+    def _set_special_use(self, op: SetSpecialUse) -> list[Change]:
+        box = self._box(op.user, op.name)
+        if box.special_use == op.special_use:
+            return []
+        box.special_use = op.special_use
+        return [SpecialUseChanged(box.id, op.special_use)]
+
+    def _set_metadata(self, op: SetMetadata) -> list[Change]:
+        actor = op.actor or op.user
+        if op.mailbox:
+            box = self._box(op.user, op.mailbox)
+            table, box_id = box.metadata, box.id
+        else:
+            self._account(op.user)
+            table, box_id = self._server_meta, ""
+        changed = _metadata.apply_entries(table, op.entries, actor)
+        return [MetadataChanged(op.user, box_id, changed)] if changed else []
 
     # --- checking ----------------------------------------------------------------
 

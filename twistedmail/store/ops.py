@@ -116,12 +116,24 @@ def _aware(when: datetime.datetime) -> datetime.datetime:
 
 @dataclass(frozen=True, slots=True)
 class CreateAccount(Op):
-    """Create the account and its INBOX; a no-op if it exists."""
+    """Create the account and its INBOX; a no-op if it exists.
+
+    ``special_mailboxes``: (name, special-use attribute) pairs created with it
+    (RFC 6154); their ids are derived from the user name, so apply stays
+    deterministic.  ``CreateAccount.standard`` gives every new account
+    Drafts, Sent, Trash, Junk and Archive."""
 
     user: str
+    special_mailboxes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         _str(self, "user")
+        _set(self, "special_mailboxes", _pairs(self.special_mailboxes))
+
+    @classmethod
+    def standard(cls, user: str) -> CreateAccount:
+        """The account with the default special-use mailboxes (RFC 6154 §2)."""
+        return cls(user, DEFAULT_SPECIAL_MAILBOXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,21 +152,24 @@ class CreateMailbox(Op):
     """CREATE (RFC 3501 §6.3.3), creating missing superiors too.
 
     Superiors get ids derived from ``mailbox_id`` (uuid5), so apply stays
-    deterministic."""
+    deterministic.  ``special_use``: RFC 6154 attributes of the new mailbox
+    (CREATE-SPECIAL-USE), e.g. {"\\Drafts"}; superiors get none."""
 
     user: str
     name: str
     mailbox_id: str
+    special_use: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         _str(self, "user", "name", "mailbox_id")
         if not self.mailbox_id:
             raise ValueError("CreateMailbox.mailbox_id must not be empty")
+        _set(self, "special_use", _attrs(self.special_use))
 
     @classmethod
-    def new(cls, user: str, name: str) -> CreateMailbox:
+    def new(cls, user: str, name: str, special_use: Iterable[str] = ()) -> CreateMailbox:
         """An op with a fresh random mailbox id."""
-        return cls(user, name, uuid.uuid4().hex)
+        return cls(user, name, uuid.uuid4().hex, frozenset(special_use))
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +230,8 @@ class Unsubscribe(Op):
 @dataclass(frozen=True, slots=True)
 class Append(Op):
     """APPEND (RFC 3501 §6.3.11) of one message, identified cluster-wide by
-    ``instance_id`` = (origin node, origin sequence)."""
+    ``instance_id`` = (origin node, origin sequence).  ``savedate`` (RFC 8514)
+    is chosen by ``new``; None means "the internaldate"."""
 
     user: str
     mailbox: str
@@ -223,6 +239,7 @@ class Append(Op):
     flags: frozenset[str]
     internaldate: datetime.datetime
     instance_id: tuple[str, int]
+    savedate: datetime.datetime | None = None
 
     def __post_init__(self) -> None:
         _str(self, "user", "mailbox")
@@ -240,6 +257,8 @@ class Append(Op):
             raise ValueError(f"instance_id must be (str, int), got {ident!r}")
         if type(ident) is not tuple:
             _set(self, "instance_id", (ident[0], ident[1]))
+        if self.savedate is not None:
+            _set(self, "savedate", _aware(self.savedate))
 
     @classmethod
     def new(
@@ -252,11 +271,15 @@ class Append(Op):
         internaldate: datetime.datetime | None = None,
     ) -> Append:
         """An op with the store's next instance id; internaldate defaults to
-        the store clock's now, whole seconds, UTC."""
-        if internaldate is None:
+        the store clock's now, whole seconds, UTC, and so does savedate."""
+        savedate = None  # RFC 8514: saved now; None = the internaldate object itself
+        if internaldate is not None:
+            savedate = datetime.datetime.fromtimestamp(int(store.clock()), datetime.UTC)
+        else:
             now = int(store.clock())
             internaldate = datetime.datetime.fromtimestamp(now, datetime.UTC)
-        return cls(user, mailbox, data, frozenset(flags), internaldate, store.next_instance_id())
+        return cls(user, mailbox, data, frozenset(flags), internaldate, store.next_instance_id(),
+                   savedate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,12 +328,17 @@ class Copy(Op):
     uids: tuple[int, ...]
     dst: str
     move: bool = False
+    dst_user: str = ""  # owner of ``dst`` when not ``user`` (shared folders, RFC 4314)
+    # RFC 8514 SAVEDATE of the copies; None = the applying store's clock.
+    savedate: datetime.datetime | None = None
 
     def __post_init__(self) -> None:
-        _str(self, "user", "src", "dst")
+        _str(self, "user", "src", "dst", "dst_user")
         _set(self, "uids", _uids(self.uids))
         if type(self.move) is not bool:
             raise ValueError("move must be a bool")
+        if self.savedate is not None:
+            _set(self, "savedate", _aware(self.savedate))
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +350,130 @@ class Regenerate(Op):
 
     def __post_init__(self) -> None:
         _str(self, "user", "mailbox")
+
+
+@dataclass(frozen=True, slots=True)
+class SetAcl(Op):
+    """SETACL (RFC 4314 §3.1): ``identifier`` holds exactly ``rights`` (letters of
+    ``acl.ALL_RIGHTS``, "c"/"d" expanded) on the mailbox; "" removes the entry."""
+
+    user: str
+    mailbox: str
+    identifier: str
+    rights: str
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "mailbox", "identifier", "rights")
+        if not self.identifier:
+            raise ValueError("SetAcl.identifier must not be empty")
+        from .acl import canonical, parse_rights  # RFC 4314 §2.1; BadRights is a ValueError
+
+        _set(self, "rights", canonical(parse_rights(self.rights)))
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAcl(Op):
+    """DELETEACL (RFC 4314 §3.2): drop ``identifier``'s entry; a no-op if none."""
+
+    user: str
+    mailbox: str
+    identifier: str
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "mailbox", "identifier")
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuota(Op):
+    """SETQUOTA (RFC 9208 §4.1.3): the limits of quota ``root`` become exactly
+    ``limits`` ((RESOURCE, limit) pairs, sorted, names upper-case)."""
+
+    root: str
+    limits: tuple[tuple[str, int], ...]
+
+    def __post_init__(self) -> None:
+        _str(self, "root")
+        pairs: dict[str, int] = {}
+        for pair in self.limits:
+            name, value = pair
+            if not isinstance(name, str) or not name or type(value) is not int or value < 0:
+                raise ValueError(f"bad quota limit {pair!r}")
+            pairs[name.upper()] = value
+        _set(self, "limits", tuple(sorted(pairs.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpecialUse(Op):
+    """Replace a mailbox's RFC 6154 special-use attributes (METADATA
+    /private/specialuse, RFC 6154 §4)."""
+
+    user: str
+    name: str
+    special_use: frozenset[str]
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "name")
+        _set(self, "special_use", _attrs(self.special_use))
+
+
+@dataclass(frozen=True, slots=True)
+class SetMetadata(Op):
+    """SETMETADATA (RFC 5464 §4.3): set (bytes) or delete (None) entries of
+    mailbox ``mailbox`` of ``user``, or of the server when ``mailbox`` is "".
+    Entry names are full paths ("/private/comment", "/shared/vendor/x"),
+    compared case-insensitively (§3.2); "/private" entries belong to
+    ``actor``, the user who sets them (§3)."""
+
+    user: str
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
+    actor: str = ""
+
+    def __post_init__(self) -> None:
+        _str(self, "user", "mailbox", "actor")
+        out = []
+        for item in self.entries:
+            name, value = item
+            if not isinstance(name, str) or not name.lower().startswith(METADATA_ROOTS):
+                raise ValueError(f"metadata entry must start with /private/ or /shared/: {name!r}")
+            if value is not None and not isinstance(value, bytes):
+                value = bytes(value)
+            out.append((name, value))
+        _set(self, "entries", tuple(out))
+
+
+METADATA_ROOTS = ("/private/", "/shared/")  # RFC 5464 §3.2
+# RFC 6154 §2: the mailboxes every new account gets (CreateAccount.standard).
+DEFAULT_SPECIAL_MAILBOXES: tuple[tuple[str, str], ...] = (
+    ("Drafts", "\\Drafts"),
+    ("Sent", "\\Sent"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+)
+
+
+def _attrs(values: Iterable[str]) -> frozenset[str]:
+    """Special-use attributes: a frozenset of "\\Name" strings."""
+    out = values if isinstance(values, frozenset) else frozenset(values)
+    for attr in out:
+        if not isinstance(attr, str) or not attr.startswith("\\") or len(attr) < 2:
+            raise ValueError(f"special-use attribute must look like \\Name, got {attr!r}")
+    return out
+
+
+def _pairs(values: Iterable[Any]) -> tuple[tuple[str, str], ...]:
+    out = tuple((str(a), str(b)) for a, b in values)
+    _attrs(attr for _, attr in out)
+    return out
+
+
+def _encode_entries(entries: tuple[tuple[str, bytes | None], ...]) -> list[list[Any]]:
+    return [[name, None if value is None else _b64(value)] for name, value in entries]
+
+
+def _decode_entries(entries: list[list[Any]]) -> tuple[tuple[str, bytes | None], ...]:
+    return tuple((name, None if value is None else _unb64(value)) for name, value in entries)
 
 
 # --- serialisation codecs, by field name ---------------------------------------
@@ -340,6 +492,11 @@ _CODECS: dict[str, _Codec] = {
     "data": (_b64, _unb64),
     "flags": (sorted, frozenset),
     "internaldate": (datetime.datetime.isoformat, datetime.datetime.fromisoformat),
+    "savedate": (datetime.datetime.isoformat, datetime.datetime.fromisoformat),
     "instance_id": (list, tuple),
     "uids": (list, tuple),
+    "special_use": (sorted, frozenset),
+    "special_mailboxes": (lambda v: [list(p) for p in v], lambda v: tuple(tuple(p) for p in v)),
+    "entries": (_encode_entries, _decode_entries),
+    "limits": (lambda v: [list(p) for p in v], lambda v: tuple(tuple(p) for p in v)),
 }

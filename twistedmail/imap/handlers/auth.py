@@ -1,17 +1,26 @@
-"""STARTTLS AUTHENTICATE LOGIN (RFC 3501 §6.2)."""
+"""STARTTLS AUTHENTICATE LOGIN (RFC 3501 §6.2); SASL PLAIN (RFC 4616) and
+SCRAM-SHA-256 (RFC 7677 / RFC 5802).
+
+Plaintext mechanisms (LOGIN, PLAIN) follow ``session.login_allowed()``; SCRAM
+never sends the password, so it is offered on every connection."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Generator
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.python.failure import Failure
 
+from twistedmail.auth import IMailUser, IScramCredentials
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.responses import Atom
+from twistedmail.imap.scram import MECHANISM as SCRAM
+from twistedmail.imap.scram import ScramError, ScramServer
 from twistedmail.imap.session import Session
 
 
@@ -19,6 +28,8 @@ def starttls(session: Session, cmd: c.Simple) -> bool:
     """RFC 3501 §6.2.1: OK, then the TLS negotiation starts."""
     if session.conn.tls_active:
         raise Bad("TLS is already active")
+    if session.conn.compress_active:  # RFC 4978 §6: TLS goes below COMPRESS, not above
+        raise Bad("STARTTLS is not allowed once COMPRESS is active")
     if not session.conn.tls_available:
         raise No("TLS is not available")
     session.out.tagged(cmd.tag, "OK", "Begin TLS negotiation now")
@@ -35,26 +46,69 @@ def login(session: Session, cmd: c.Login) -> Deferred[Any]:
 
 def authenticate(session: Session, cmd: c.Authenticate) -> Deferred[Any]:
     """RFC 3501 §6.2.2 with RFC 4959 SASL-IR; PLAIN is RFC 4616."""
+    if cmd.mechanism == SCRAM:
+        return _scram(session, cmd.initial)
     if cmd.mechanism != "PLAIN":
         raise No(f"Unsupported mechanism {cmd.mechanism}", "CANNOT")
     if not session.login_allowed():
         raise No("Plaintext authentication is disabled here; use STARTTLS", "PRIVACYREQUIRED")
     if cmd.initial is not None:
         return _plain(session, cmd.initial)
-    session.out.continuation("")
-    session.conn.push()
+    _send_challenge(session, b"")
     return session.conn.ask_line().addCallback(lambda line: _plain_line(session, line))
 
 
-def _plain_line(session: Session, line: bytes) -> Deferred[Any]:
+def _decode_response(line: bytes) -> bytes:
     line = line.strip()
     if line == b"*":
         raise Bad("AUTHENTICATE cancelled")  # RFC 3501 §6.2.2
     try:
-        response = base64.b64decode(line, validate=True)
+        return base64.b64decode(line, validate=True)
     except (binascii.Error, ValueError):
         raise Bad("Invalid base64 in SASL response") from None
-    return _plain(session, response)
+
+
+def _plain_line(session: Session, line: bytes) -> Deferred[Any]:
+    return _plain(session, _decode_response(line))
+
+
+def _challenge(session: Session, data: bytes) -> Deferred[bytes]:
+    """Send ``+ base64(data)`` and fire with the decoded answer (RFC 3501 §6.2.2)."""
+    _send_challenge(session, data)
+    return session.conn.ask_line().addCallback(_decode_response)
+
+
+def _send_challenge(session: Session, data: bytes) -> None:
+    # RFC 3501 §7.5 continue-req = "+" SP base64; an empty challenge is "+ " (base64
+    # may be empty), never resp-text that a SASL client would try to decode.
+    session.out.raw(b"+ " + base64.b64encode(data) + b"\r\n")
+    session.conn.push()
+
+
+@inlineCallbacks
+def _scram(session: Session, initial: bytes | None) -> Generator[Deferred[Any], Any, Any]:
+    """RFC 5802 §5 over IMAP: client-first (maybe SASL-IR), "+ server-first",
+    client-final, "+ v=ServerSignature", empty line, tagged OK (RFC 7677 §3)."""
+    checker = session.node.portal.checkers.get(IScramCredentials)
+    salt_for = getattr(checker, "scram_salt", None)
+    if salt_for is None:
+        raise No(f"{SCRAM} is not available", "CANNOT")
+    server = ScramServer(salt_for)
+    try:
+        client_first = initial or (yield _challenge(session, b""))
+        client_final = yield _challenge(session, server.first(client_first))
+        credentials = server.final(client_final)
+        try:
+            login = yield session.node.portal.login(credentials, None, IMailUser)
+        except UnauthorizedLogin:
+            raise No("Invalid credentials", "AUTHENTICATIONFAILED") from None  # RFC 5530
+        if (yield _challenge(session, server.final_message())):
+            raise Bad("Expected an empty response to the SCRAM server-final message")
+    except ScramError as err:
+        if err.malformed:
+            raise Bad(err.text) from None
+        raise No(err.text, "AUTHENTICATIONFAILED") from None
+    return _logged_in(session, str(login[1].name), "AUTHENTICATE")
 
 
 def _plain(session: Session, response: bytes) -> Deferred[Any]:
@@ -71,13 +125,18 @@ def _check(session: Session, user: str, password: str, name: str) -> Deferred[An
     d = session.node.authenticate(user, password)
 
     def ok(canonical: str) -> tuple[str, str, tuple[object, ...]]:
-        session.authenticated(canonical)
-        from twistedmail.imap.dispatch import capabilities
-
-        caps = tuple(Atom(x) for x in capabilities(session))
-        return (f"{name} completed", "CAPABILITY", caps)
+        return _logged_in(session, canonical, name)
 
     def failed(f: Failure) -> None:
         raise No("Invalid credentials", "AUTHENTICATIONFAILED")  # RFC 5530
 
     return d.addCallbacks(ok, failed)
+
+
+def _logged_in(session: Session, user: str, name: str) -> tuple[str, str, tuple[object, ...]]:
+    """Enter the authenticated state; the tagged OK carries the new CAPABILITY."""
+    session.authenticated(user)
+    from twistedmail.imap.dispatch import capabilities
+
+    caps = tuple(Atom(x) for x in capabilities(session))
+    return (f"{name} completed", "CAPABILITY", caps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from twistedmail.imap.errors import No
-from twistedmail.imap.namespaces import lookup
+from twistedmail.imap.namespaces import lookup, require
 from twistedmail.imap.session import Session
 
 Reply = tuple[str, str | None, tuple[object, ...]]
@@ -14,7 +14,9 @@ Reply = tuple[str, str | None, tuple[object, ...]]
 def target_mailbox(session: Session, name: str) -> Any:
     """The destination of APPEND/COPY: NO [TRYCREATE] if missing (RFC 3501 §6.3.11)."""
     try:
-        return lookup(session, name)
+        box = lookup(session, name)
+        require(session, box, "i")  # RFC 4314 §4: APPEND, COPY, MOVE into need "i"
+        return box
     except No as err:
         if err.code != "NONEXISTENT":
             raise

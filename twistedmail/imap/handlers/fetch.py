@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from twistedmail.imap import commands as c
+from twistedmail.imap import modseq
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.fetchrender import UnsupportedItem, compile_items, sets_seen
+from twistedmail.imap.namespaces import has_right
+from twistedmail.imap.selected import SelectedView
 from twistedmail.imap.session import Session
 from twistedmail.store import StoreFlags
 
 UID_ATT = c.FetchAtt("UID")
+FLAGS_ATT = c.FetchAtt("FLAGS")
+MODSEQ_ATT = c.FetchAtt("MODSEQ")
 
 
 def fetch(session: Session, cmd: c.Fetch) -> None:
@@ -17,23 +22,59 @@ def fetch(session: Session, cmd: c.Fetch) -> None:
     atts = cmd.atts
     if cmd.uid and not any(a.name == "UID" and a.section is None for a in atts):
         atts = (UID_ATT, *atts)  # RFC 3501 §6.4.8: UID FETCH always returns UID
-    flags_att = c.FetchAtt("FLAGS")
+    if cmd.changedsince is not None or MODSEQ_ATT in atts:
+        atts = _condstore(session, cmd, atts)
     try:
         items = compile_items(atts)
     except UnsupportedItem as err:
         raise Bad(f"Unsupported FETCH item {err}") from None
     pairs = view.resolve(cmd.sequence, cmd.uid, session.saved_search)
+    if cmd.changedsince is not None:
+        pairs = _changed(session, view, cmd, pairs)
     seen_items: tuple = ()
-    if not view.readonly and any(sets_seen(a) for a in atts):
+    if (not view.readonly and any(sets_seen(a) for a in atts)
+            and has_right(session, view.mailbox, "s")):  # RFC 4314 §4: \Seen needs "s"
         newly_seen = _mark_seen(session, [u for _, u in pairs])
-        if newly_seen and flags_att not in atts:
-            seen_items = compile_items((flags_att,))
+        if newly_seen:
+            seen_items = compile_items(_seen_atts(view, atts))
     else:
         newly_seen = set()
     missing = _render(session, pairs, items, seen_items, newly_seen)
     if missing and not cmd.uid:
         # RFC 2180 §4.1.2: messages expunged by another session cannot be fetched.
         raise No("Some of the requested messages no longer exist", "EXPUNGEISSUED")
+
+
+def _condstore(session: Session, cmd: c.Fetch, atts: tuple[c.FetchAtt, ...]
+               ) -> tuple[c.FetchAtt, ...]:
+    """RFC 7162 §3.1.4: FETCH MODSEQ or CHANGEDSINCE enables CONDSTORE, and
+    CHANGEDSINCE implies the MODSEQ item; §3.2.6: VANISHED needs ENABLE QRESYNC."""
+    if cmd.vanished and "QRESYNC" not in session.enabled:
+        raise Bad("VANISHED needs ENABLE QRESYNC first", "CLIENTBUG")  # RFC 7162 §3.2.3
+    modseq.activate(session)
+    return atts if MODSEQ_ATT in atts else (*atts, MODSEQ_ATT)
+
+
+def _changed(session: Session, view: SelectedView, cmd: c.Fetch,
+             pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """RFC 7162 §3.1.4.1: only messages whose mod-sequence is above CHANGEDSINCE
+    (expunged ones stay, for EXPUNGEISSUED); §3.2.6 VANISHED (EARLIER) first."""
+    since = cmd.changedsince or 0
+    if cmd.vanished:
+        gone = modseq.vanished(view.mailbox, since, cmd.sequence)
+        session.out.raw(modseq.vanished_earlier(gone))
+    threshold = modseq.since(since)
+    get = view.mailbox.get
+    return [(s, u) for s, u in pairs if (rec := get(u)) is None or rec.modseq > threshold]
+
+
+def _seen_atts(view: SelectedView, atts: tuple[c.FetchAtt, ...]) -> tuple[c.FetchAtt, ...]:
+    """Items added for messages this FETCH marked \\Seen: FLAGS, plus UID and MODSEQ
+    once CONDSTORE is on (RFC 7162 §3.1.4)."""
+    extra = [FLAGS_ATT]
+    if view.condstore:
+        extra += [UID_ATT, MODSEQ_ATT]
+    return tuple(a for a in extra if a not in atts)
 
 
 def _mark_seen(session: Session, uids: list[int]) -> set[int]:

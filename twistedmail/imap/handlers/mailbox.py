@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
 from twistedmail.imap import commands as c
+from twistedmail.imap import listing, rev2
 from twistedmail.imap.errors import Bad, No
-from twistedmail.imap.mutf7 import encode as mutf7_encode
-from twistedmail.imap.namespaces import client_name, resolve, visible
-from twistedmail.imap.responses import Atom
+from twistedmail.imap.namespaces import (
+    client_name,
+    create_mailbox,
+    require,
+    require_create,
+    resolve,
+)
+from twistedmail.imap.responses import Atom, MailboxName
 from twistedmail.imap.session import Session
 from twistedmail.store import (
-    CreateMailbox,
     DeleteMailbox,
     Mailbox,
     RenameMailbox,
+    SetSpecialUse,
     Subscribe,
     Unsubscribe,
 )
@@ -24,17 +27,24 @@ DELIM = "/"
 
 
 def wire_name(name: str) -> bytes:
-    """A mailbox name as sent to the client: modified UTF-7 (RFC 3501 §5.1.3)."""
-    return mutf7_encode(name)
+    """A mailbox name as sent to the client: modified UTF-7 (RFC 3501 §5.1.3), or
+    UTF-8 once the session enabled UTF8=ACCEPT (RFC 6855 §3; see MailboxName)."""
+    return MailboxName.of(name)
 
 
-def create(session: Session, cmd: c.MailboxCommand) -> None:
-    """RFC 3501 §6.3.3; missing parents are created too."""
+def create(session: Session, cmd: c.MailboxCommand) -> tuple[str, str, tuple[object, ...]]:
+    """RFC 3501 §6.3.3; missing parents are created too.  RFC 6154 §3 USE
+    attributes; the tagged OK carries RFC 8474 §4.1 [MAILBOXID (id)]."""
     name = cmd.mailbox.rstrip(DELIM)
     if name.upper() == "INBOX":
         raise No("INBOX already exists", "ALREADYEXISTS")
     owner, local = resolve(session, name)
-    session.apply(CreateMailbox.new(owner, local))
+    special = listing.check_use(cmd.special_use)  # NO [USEATTR] before creating
+    create_mailbox(session, owner, local)  # RFC 4314 §4: "k" on the parent
+    box = session.store.mailbox(owner, local)
+    if special:
+        session.apply(SetSpecialUse(owner, box.name, special))
+    return ("CREATE completed", "MAILBOXID", ([Atom(box.id)],))
 
 
 def delete(session: Session, cmd: c.MailboxCommand) -> None:
@@ -42,6 +52,7 @@ def delete(session: Session, cmd: c.MailboxCommand) -> None:
     if cmd.mailbox.upper() == "INBOX":
         raise No("INBOX cannot be deleted", "CANNOT")
     mailbox = session.mailbox(cmd.mailbox)
+    require(session, mailbox, "x")  # RFC 4314 §4
     view = session.view
     if view is not None and view.mailbox is mailbox:
         session.unselect()
@@ -51,9 +62,11 @@ def delete(session: Session, cmd: c.MailboxCommand) -> None:
 def rename(session: Session, cmd: c.Rename) -> None:
     """RFC 3501 §6.3.5, including the INBOX special case."""
     mailbox = session.mailbox(cmd.old)
+    require(session, mailbox, "x")  # RFC 4314 §4: "x" on the old name, "k" on the new parent
     owner, local = resolve(session, cmd.new.rstrip(DELIM))
     if owner != mailbox.user:
         raise No("Cannot rename a mailbox into another namespace", "CANNOT")
+    require_create(session, owner, local)
     session.apply(RenameMailbox(mailbox.user, mailbox.name, local))
 
 
@@ -71,116 +84,48 @@ def unsubscribe(session: Session, cmd: c.MailboxCommand) -> None:
     session.apply(Unsubscribe(session.username, cmd.mailbox))
 
 
-# --- LIST / LSUB -------------------------------------------------------------
-
-
-@lru_cache(maxsize=256)
-def pattern_regex(pattern: str) -> re.Pattern[str]:
-    """RFC 3501 §6.3.8: ``*`` matches anything, ``%`` anything but the delimiter.
-
-    INBOX is matched case-insensitively (RFC 3501 §5.1)."""
-    out = []
-    for ch in pattern:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "%":
-            out.append("[^/]*")
-        else:
-            out.append(re.escape(ch))
-    body = "".join(out)
-    if re.fullmatch(r"(?i)inbox", pattern[:5]) and (len(pattern) == 5 or pattern[5] == DELIM):
-        body = "INBOX" + "".join(out[5:])
-    return re.compile(body, re.DOTALL)
-
-
-def _ancestors(name: str) -> list[str]:
-    parts = name.split(DELIM)
-    return [DELIM.join(parts[:i]) for i in range(1, len(parts))]
+# --- LIST / LSUB (listing.py) ------------------------------------------------
 
 
 def list_(session: Session, cmd: c.ListCmd) -> None:
-    """LIST (RFC 3501 §6.3.8) and LSUB (§6.3.9)."""
-    assert session.user is not None
-    verb = Atom("LSUB" if cmd.lsub else "LIST")
-    if not cmd.pattern and not cmd.lsub:
-        # The hierarchy delimiter and root name (RFC 3501 §6.3.8).
-        session.out.untagged(verb, [Atom("\\Noselect")], DELIM, b"")
-        return
-    full = _join(cmd.reference, cmd.pattern)
-    regex = pattern_regex(full)
-    mailboxes = dict(visible(session))
-    rows = _lsub_rows(session, regex, mailboxes) if cmd.lsub else _list_rows(regex, mailboxes)
-    for name, attrs in rows:
-        session.out.untagged(verb, [Atom(a) for a in attrs], DELIM, wire_name(name))
-
-
-def _join(reference: str, pattern: str) -> str:
-    if not reference or pattern.startswith(DELIM):
-        return pattern
-    if reference.endswith(DELIM):
-        return reference + pattern
-    return reference + DELIM + pattern if pattern else reference
-
-
-def _children_attr(name: str, names: set[str]) -> str:
-    prefix = name + DELIM
-    has = any(n.startswith(prefix) for n in names)
-    return "\\HasChildren" if has else "\\HasNoChildren"  # RFC 3348
-
-
-def _list_rows(regex: re.Pattern[str], mailboxes: dict[str, Mailbox]) -> list[tuple[str, list]]:
-    names = set(mailboxes)
-    virtual = {a for n in names for a in _ancestors(n)} - names
-    rows = []
-    for name in sorted(names | virtual, key=_sort_key):
-        if not regex.fullmatch(name):
-            continue
-        attrs = ["\\Noselect"] if name in virtual else []
-        attrs.append(_children_attr(name, names))
-        rows.append((name, attrs))
-    return rows
-
-
-def _lsub_rows(session: Session, regex: re.Pattern[str],
-               mailboxes: dict[str, Mailbox]) -> list[tuple[str, list]]:
-    assert session.user is not None
-    subscribed = session.store.subscriptions(session.user)
-    rows: dict[str, list[str]] = {}
-    for name in subscribed:
-        if regex.fullmatch(name):
-            rows[name] = []
-            continue
-        for parent in _ancestors(name):  # RFC 3501 §6.3.9: "%" reaching a parent
-            if regex.fullmatch(parent) and parent not in subscribed:
-                rows.setdefault(parent, ["\\Noselect"])
-    return sorted(rows.items(), key=lambda kv: _sort_key(kv[0]))
-
-
-def _sort_key(name: str) -> tuple[int, str]:
-    return (0 if name == "INBOX" else 1, name)
+    """LIST (RFC 3501 §6.3.8, RFC 5258, RFC 5819, RFC 6154) and LSUB (§6.3.9)."""
+    listing.list_mailboxes(session, cmd, write_status, STATUS_ITEMS)
 
 
 # --- STATUS -------------------------------------------------------------------
 
-STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN")
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "APPENDLIMIT",
+                "HIGHESTMODSEQ", "SIZE", "MAILBOXID",  # RFC 8438, RFC 8474 §4.2
+                "DELETED")  # RFC 9051 §6.3.11
 
 
 def status(session: Session, cmd: c.Status) -> None:
     """RFC 3501 §6.3.10."""
-    unknown = [i for i in cmd.items if i not in STATUS_ITEMS]
+    unknown = [i for i in cmd.items if i not in STATUS_ITEMS
+               or not rev2.status_item_allowed(session, i)]  # rev2: no RECENT
     if unknown:
         raise Bad(f"Unknown STATUS item {unknown[0]}")
-    mailbox = session.mailbox(cmd.mailbox)
+    write_status(session, session.mailbox(cmd.mailbox), cmd.items)
+
+
+def write_status(session: Session, mailbox: Mailbox, wanted: tuple[str, ...]) -> None:
+    """One ``* STATUS`` response: for STATUS and for LIST-STATUS (RFC 5819)."""
+    require(session, mailbox, "r")  # RFC 4314 §4
     values = {
         "MESSAGES": lambda: len(mailbox),
         "RECENT": lambda: len(mailbox.recent_uids),
         "UIDNEXT": lambda: mailbox.uidnext,
         "UIDVALIDITY": lambda: mailbox.uidvalidity,
         "UNSEEN": lambda: mailbox.unseen_count(),
+        "SIZE": lambda: mailbox.total_size,  # RFC 8438 §3
+        "DELETED": lambda: rev2.status_value(session, "DELETED", mailbox),  # RFC 9051
+        "MAILBOXID": lambda: [Atom(mailbox.id)],  # RFC 8474 §4.2
+        "APPENDLIMIT": lambda: session.node.settings.max_literal,  # RFC 7889 §4
+        "HIGHESTMODSEQ": lambda: mailbox.highestmodseq or 1,  # RFC 7162 §3.1.7 (modseq.py)
     }
     items: list[object] = []
-    for item in cmd.items:
+    for item in wanted:
         items.extend([Atom(item), values[item]()])
-    if not items and not cmd.items:
+    if not items and not wanted:
         raise No("STATUS needs at least one item")
     session.out.untagged(Atom("STATUS"), wire_name(client_name(session, mailbox)), items)

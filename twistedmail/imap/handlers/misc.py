@@ -40,13 +40,32 @@ def id_(session: Session, cmd: c.Id) -> None:
 
 
 def namespace(session: Session, cmd: c.Simple) -> None:
-    """RFC 2342 §5: one personal namespace "" with delimiter "/"."""
-    session.out.untagged(Atom("NAMESPACE"), [["", "/"]], None, None)
+    """RFC 2342 §5: personal "", other users "Other Users/", shared "Public/"."""
+    from twistedmail.imap.namespaces import NAMESPACES
+
+    session.out.untagged(Atom("NAMESPACE"), *([list(ns) for ns in group] for group in NAMESPACES))
 
 
 def enable(session: Session, cmd: c.Enable) -> None:
-    """RFC 5161 §3.1: nothing this server knows needs enabling yet."""
-    session.out.untagged(Atom("ENABLED"))
+    """RFC 5161 §3.1: turn on what dispatch.ENABLEABLE lists; ``* ENABLED`` names the
+    ones this command newly enabled; unknown ones are ignored."""
+    from twistedmail.imap import modseq
+    from twistedmail.imap.dispatch import ENABLEABLE
+
+    known = {cap.upper(): cap for cap in ENABLEABLE}
+    newly: list[str] = []
+    for name in cmd.capabilities:
+        cap = known.get(name.upper())
+        if cap is not None and cap not in session.enabled:
+            session.enabled.add(cap)
+            newly.append(cap)
+    if "QRESYNC" in newly:
+        session.enabled.add("CONDSTORE")  # RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
+        if session.view is not None:
+            session.view.qresync = True  # RFC 7162 §3.2.10: VANISHED from now on
+    if "CONDSTORE" in session.enabled:
+        modseq.activate(session)  # RFC 7162 §3.1
+    session.out.untagged(Atom("ENABLED"), *map(Atom, newly))
 
 
 def idle(session: Session, cmd: c.Simple) -> Deferred[Any]:
