@@ -27,12 +27,13 @@ from pathlib import Path
 
 DOVECOT = "/work/shared/bench/peers/dovecot.sh"
 DOVECOT_PORT = 21143
-WORDS = (
+_TEXT = (
     "meeting report budget review project schedule team customer invoice quarter "
     "update please find attached regards thanks question answer server release "
     "deadline draft version change request approval status issue ticket support "
     "the of and to in is it that for on are with as be at this from or by we can"
-).split()
+)
+WORDS = _TEXT.split()
 
 
 def message(i: int, rng: random.Random, size: int = 4096) -> bytes:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from twisted.application import service
-from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import ILogObserver, Logger, formatEvent

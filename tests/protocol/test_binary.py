@@ -205,7 +205,7 @@ def test_append_literal8_roundtrip(imap_script):
     and BINARY returns it as literal8 (RFC 3516 §4.4)."""
     c = imap_script(login=True)
     msg = b"Subject: nul\r\nContent-Transfer-Encoding: binary\r\n\r\nA\x00B\r\n"
-    r = c.ok("APPEND INBOX ~{%d}" % len(msg), msg)
+    r = c.ok(f"APPEND INBOX ~{{{len(msg)}}}", msg)
     assert b"[APPENDUID " in r.tagged
     c.ok("SELECT INBOX")
     assert c.ok("FETCH 1 RFC822.SIZE").untagged[0] == b"* 1 FETCH (RFC822.SIZE %d)" % len(msg)

@@ -93,3 +93,22 @@ def test_bad_return_options(box):
     box.bad("SEARCH RETURN (MIN")
     box.bad("SEARCH RETURN (MIN)")
     assert b"[BADCHARSET" in box.no("SEARCH RETURN (MIN) CHARSET KOI8-R ALL").tagged
+
+
+def test_repeated_search_sees_other_sessions(box, imap_script):
+    """Searches reuse per-view state, yet see other sessions' flags, appends and expunges."""
+    assert box.ok("SEARCH RETURN (COUNT) ALL").untagged[0].endswith(b"COUNT 12")
+    other = imap_script(login=True)
+    other.ok("SELECT INBOX")
+    other.ok("STORE 12 +FLAGS (\\Flagged)")
+    assert box.ok("SEARCH FLAGGED").matching(rb"^\* SEARCH") == [b"* SEARCH 2 10 11 12"]
+    other.ok("STORE 1 +FLAGS (\\Deleted)")
+    other.ok("EXPUNGE")
+    # SEARCH may not announce EXPUNGE (RFC 3501 §7.4.1): old numbers, message 1 gone.
+    r = box.ok("SEARCH RETURN (ALL) ALL")
+    assert r.matching(rb"ESEARCH") == [b'* ESEARCH (TAG "%s") ALL 2:12' % r.tag.encode()]
+    msg = _msg(13)
+    other.ok(f"APPEND INBOX {{{len(msg)}}}", msg)
+    box.ok("NOOP")
+    assert box.ok("SEARCH SUBJECT number").matching(rb"^\* SEARCH") == [
+        b"* SEARCH " + b" ".join(b"%d" % n for n in range(1, 13))]

@@ -198,3 +198,13 @@ def test_public_folder_rights(make_imap_server, imap_script):
     assert b"MESSAGES 1" in bob.ok('STATUS "Public/Board" (MESSAGES)').untagged[0]
     r = bob.ok('GETACL "Public/Board"')
     assert r.untagged == [b'* ACL "Public/Board" alice lrsi']
+
+
+def test_list_status_needs_read(pair):
+    """LIST-STATUS omits STATUS for a folder seen with "l" only, and sends it with "r"."""
+    alice, bob = pair
+    bob.ok("SETACL Work alice l")
+    cmd = 'LIST "" "Other Users/bob/*" RETURN (STATUS (MESSAGES))'
+    assert not any(line.startswith(b"* STATUS") for line in alice.ok(cmd).untagged)
+    bob.ok("SETACL Work alice +r")
+    assert b'* STATUS "Other Users/bob/Work" (MESSAGES 1)' in alice.ok(cmd).untagged

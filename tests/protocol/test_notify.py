@@ -287,3 +287,13 @@ def test_replacing_settings_stops_old_events(watcher):
     append(other, SIMPLE, "Lists")
     assert pushed(c)[0].startswith(b'* STATUS "Lists" ')
     assert quiet(c) == []
+
+
+def test_no_messagenew_fetch_for_own_append(watcher):
+    """§5.2: the session's own APPEND to the selected mailbox gets EXISTS, no FETCH."""
+    c, other = watcher
+    c.ok("NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge))")
+    r = c.ok(f"APPEND INBOX {{{len(SIMPLE)}}}", SIMPLE)
+    assert r.untagged == [b"* 1 EXISTS", b"* 1 RECENT"]
+    append(other, SIMPLE)
+    assert pushed(c, 3) == [b"* 2 EXISTS", b"* 2 RECENT", b"* 2 FETCH (UID 2 FLAGS (\\Recent))"]

@@ -130,3 +130,9 @@ def test_fetch_objectids_with_other_items(imap_script):
     line = c.ok("UID FETCH 1 (FLAGS EMAILID THREADID)").untagged[0]
     assert re.fullmatch(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Recent\) EMAILID \(M[0-9a-f]{24}\) "
                         rb"THREADID \(T[0-9a-f]{16}\)\)", line)
+
+
+def test_capability_advertises_objectid(imap_script):
+    """OBJECTID is in CAPABILITY once both halves (MAILBOXID, EMAILID/THREADID) exist."""
+    c = imap_script(login=True)
+    assert b" OBJECTID" in c.ok("CAPABILITY").untagged[0]

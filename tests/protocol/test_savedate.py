@@ -7,7 +7,7 @@ import re
 
 from tests.protocol.conftest import SIMPLE, append
 
-MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 OLD_DATE = b'"01-Jan-2001 10:00:00 +0000"'
 
 
@@ -129,5 +129,5 @@ def test_fetch_savedate_all_messages_format(imap_script):
     append(c, SIMPLE)
     c.ok("SELECT INBOX")
     line = c.ok("UID FETCH 1:* SAVEDATE").untagged[0]
-    assert re.fullmatch(
-        rb'\* 1 FETCH \(UID 1 SAVEDATE "[ 0-9]\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d \+0000"\)', line)
+    date_time = rb'"[ 0-9]\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d \+0000"'
+    assert re.fullmatch(rb"\* 1 FETCH \(UID 1 SAVEDATE " + date_time + rb"\)", line)

@@ -109,3 +109,15 @@ def test_lsub_unchanged(imap_script):
     c = imap_script(login=True)
     c.ok("SUBSCRIBE Sent")
     assert c.ok('LSUB "" "*"').untagged == [b'* LSUB () "/" "Sent"']
+
+
+def test_other_users_mailboxes_carry_no_special_use(imap_script):
+    """bob's shared Sent is listed for alice without \\Sent, and SPECIAL-USE selection
+    skips it, so her client never files mail there."""
+    bob = imap_script(login=True, user="bob")
+    bob.ok("SETACL Sent alice lr")
+    alice = imap_script(login=True)
+    got = alice.ok('LIST "" "Other Users/bob/*"').untagged
+    assert got == [b'* LIST (\\HasNoChildren) "/" "Other Users/bob/Sent"']
+    assert not any(b"Other Users" in line
+                   for line in alice.ok('LIST (SPECIAL-USE) "" "*"').untagged)

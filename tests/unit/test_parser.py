@@ -156,7 +156,7 @@ MAILBOX_ROWS = [
     (b"t SELECT INBOX (QRESYNC (1 0))", Err("Zero is not allowed")),
     (b"t SELECT INBOX (QRESYNC (1 2 ))", Err("Invalid sequence set")),
     (b"t SELECT INBOX (QRESYNC (1 2 1:9 ))", Err("Expected (")),
-    (b"t SELECT INBOX (QRESYNC (1 2 (1)))", Err("Missing argument")),
+    (b"t SELECT INBOX (QRESYNC (1 2 (1)))", Err("Expected space")),
     (b"t SELECT INBOX (QRESYNC 1 2)", Err("Expected (")),
     (b"t SELECT INBOX (FOO)", Err("Unsupported SELECT parameter")),
     (b"t SELECT INBOX ()", Err("Empty SELECT parameter list")),

@@ -82,7 +82,8 @@ def test_leading_blank_run_does_not_hide_text():
 
 def test_controls_removed():
     """Control characters never reach the client."""
-    assert normalise("a\x00b\x07c\x1bd\u0085e") == "abcde"
+    assert normalise("a\x00b\x07c\x1bd\u200be\x9f") == "abcde"
+    assert normalise("a\u0085b\u2028c\x1cd") == "a b c d"  # Unicode whitespace folds
 
 
 def test_strip_html_unclosed():

@@ -22,6 +22,7 @@ from twistedmail.store import (
     CreateAccount,
     CreateMailbox,
     DeleteAccount,
+    DeleteAcl,
     DeleteMailbox,
     Expunge,
     FlagsChanged,
@@ -40,7 +41,9 @@ from twistedmail.store import (
     Op,
     Regenerate,
     RenameMailbox,
+    SetAcl,
     SetMetadata,
+    SetQuota,
     SetSpecialUse,
     StoreError,
     StoreFailed,
@@ -899,6 +902,10 @@ ALL_OPS: list[Op] = [
     CreateMailbox("alice", "s", "e" * 32, frozenset({"\\Sent"})),
     SetSpecialUse("alice", "s", frozenset({"\\Trash", "\\Junk"})),
     SetMetadata("alice", "", (("/private/comment", b"\x00hi"), ("/shared/x", None)), "bob"),
+    SetAcl("alice", "a", "bob", "lrc"),
+    DeleteAcl("alice", "a", "-anyone"),
+    SetQuota("alice", (("STORAGE", 10), ("MESSAGE", 0))),
+    Copy("alice", "INBOX", (1,), "a", False, "bob"),
 ]
 
 

@@ -146,3 +146,19 @@ def test_quota_limits_and_usage(store):
     assert q.limits(store, "bob", defaults) == {"STORAGE": 2}
     assert q.exceeded(store, "bob", 548, 100, defaults) is None
     assert q.exceeded(store, "bob", 549, 1, defaults) == "STORAGE"
+
+
+def test_config_sections():
+    """[quota], [public] and [node] admins reach NodeSettings; bad values are refused."""
+    from twistedmail.config import ConfigError, NodeSettings, settings_from_toml
+
+    raw = settings_from_toml({"node": {"admins": ["root"]},
+                              "quota": {"storage": 100, "messages": 5},
+                              "public": {"folders": ["News"], "rights": "lrc"}})
+    settings = NodeSettings(**{k: v for k, (v, _) in raw.items()})
+    assert settings.admins == ["root"] and settings.quota_storage == 100
+    assert settings.public_folders == ["News"] and settings.public_rights == "lrkx"
+    for bad in ({"public_rights": "lrz"}, {"public_folders": ["INBOX"]},
+                {"public_folders": ["a//b"]}, {"quota_messages": -1}, {"admins": "root"}):
+        with pytest.raises(ConfigError):
+            NodeSettings(**bad)

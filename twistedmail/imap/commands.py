@@ -115,6 +115,9 @@ class SearchKey:
       AND: args=tuple of SearchKey (a parenthesised list, or the top level)
       MODSEQ: args=(n: int,)  (RFC 7162)
       OLDER YOUNGER: args=(seconds: int,) (RFC 5032)
+      SAVEDBEFORE SAVEDON SAVEDSINCE: args=(datetime.date,); SAVEDATESUPPORTED: no
+        args (RFC 8514)
+      EMAILID THREADID: args=(objectid: str,) (RFC 8474)
     """
 
     op: str

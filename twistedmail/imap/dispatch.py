@@ -17,7 +17,6 @@ from twisted.logger import Logger
 
 from twistedmail.imap import commands as c
 from twistedmail.imap import compress, notify
-from twistedmail.imap.handlers import notify as notify_handler
 from twistedmail.imap.errors import Bad, Bye, CommandFailed
 from twistedmail.imap.handlers import (
     acl,
@@ -35,6 +34,7 @@ from twistedmail.imap.handlers import (
     sort,
     store,
 )
+from twistedmail.imap.handlers import notify as notify_handler
 from twistedmail.imap.session import AUTHENTICATED, NOT_AUTHENTICATED, SELECTED, Session
 
 log = Logger()
@@ -131,6 +131,7 @@ BASE_CAPABILITIES = (
     "CONDSTORE", "QRESYNC",  # RFC 7162
     "ESEARCH", "SEARCHRES", "WITHIN",  # RFC 4731, 5182, 5032
     "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",  # RFC 5256, 5957
+    "BINARY", "PREVIEW", "SAVEDATE", "OBJECTID",  # RFC 3516, 8970, 8514, 8474
 )
 
 # RFC 5161: capabilities ENABLE may turn on (each must also be advertised).  Other
@@ -179,7 +180,8 @@ def command_key(cmd: c.Command) -> str:
 _KEYS: dict[type, str] = {
     c.Login: "LOGIN", c.Authenticate: "AUTHENTICATE", c.Select: "SELECT",
     c.Rename: "RENAME", c.ListCmd: "LIST", c.Status: "STATUS", c.Append: "APPEND",
-    c.Search: "SEARCH", c.Sort: "SORT", c.Thread: "THREAD", c.Fetch: "FETCH", c.Store: "STORE", c.Copy: "COPY",
+    c.Search: "SEARCH", c.Sort: "SORT", c.Thread: "THREAD", c.Fetch: "FETCH",
+    c.Store: "STORE", c.Copy: "COPY",
     c.UidExpunge: "UID EXPUNGE", c.Enable: "ENABLE", c.Id: "ID", c.Replace: "REPLACE",
     c.Compress: "COMPRESS",
     c.GetMetadataCmd: "GETMETADATA", c.SetMetadataCmd: "SETMETADATA",

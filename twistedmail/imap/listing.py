@@ -96,6 +96,7 @@ class Query:
     """What one LIST asks for (RFC 5258 §3)."""
 
     match: Callable[[str], bool]
+    user: str = ""
     sel_subscribed: bool = False
     sel_special: bool = False
     recursive: bool = False
@@ -134,8 +135,8 @@ def list_mailboxes(session: Session, cmd: c.ListCmd, write_status: StatusWriter,
     if unknown:
         raise Bad(f"Unknown STATUS item {unknown[0]}")
     sel = cmd.select_opts
-    query = Query(match, "SUBSCRIBED" in sel, "SPECIAL-USE" in sel, "RECURSIVEMATCH" in sel,
-                  "SUBSCRIBED" in sel or "SUBSCRIBED" in cmd.return_opts,
+    query = Query(match, session.username, "SUBSCRIBED" in sel, "SPECIAL-USE" in sel,
+                  "RECURSIVEMATCH" in sel, "SUBSCRIBED" in sel or "SUBSCRIBED" in cmd.return_opts,
                   cmd.status_items if "STATUS" in cmd.return_opts else (), cmd.extended)
     for name, attrs, extra in _list_rows(query, mailboxes, subscribed):
         session.out.untagged(verb, [Atom(a) for a in attrs], DELIM, MailboxName.of(name), *extra)
@@ -155,7 +156,7 @@ def _list_rows(q: Query, mailboxes: dict[str, Mailbox],
             return False
         if q.sel_special:
             box = mailboxes.get(name)
-            return box is not None and bool(box.special_use)
+            return box is not None and bool(_special(q, box))
         return q.sel_subscribed or name in names
 
     universe = names | {a for n in names for a in ancestors(n)}
@@ -192,8 +193,14 @@ def _attrs(q: Query, name: str, mailboxes: dict[str, Mailbox], names: set[str],
         attrs.append("\\Subscribed")  # RFC 5258 §3.4
     attrs.append("\\HasChildren" if children else "\\HasNoChildren")  # RFC 3348
     if box is not None:
-        attrs.extend(sorted(box.special_use))  # RFC 6154 §2
+        attrs.extend(sorted(_special(q, box)))  # RFC 6154 §2
     return attrs
+
+
+def _special(q: Query, box: Mailbox) -> frozenset[str]:
+    """Special uses shown to this user: only on their own mailboxes, so a client
+    never files its sent mail into another user's shared "Sent"."""
+    return box.special_use if box.user == q.user else frozenset()
 
 
 def _lsub_rows(match: Callable[[str], bool], subscribed: set[str]) -> list[tuple[str, list]]:

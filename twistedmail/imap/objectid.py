@@ -62,8 +62,8 @@ def thread_root(raw: bytes) -> bytes | None:
     for hit in hits:
         name = hit.group(1).lower()
         if name not in found:  # first occurrence wins
-            value = _VALUE.match(raw, hit.end(), end)
-            found[name] = value.group() if value is not None else b""
+            folded = _VALUE.match(raw, hit.end(), end)
+            found[name] = folded.group() if folded is not None else b""
     for name in _ORDER:
         value = found.get(name)
         if value is not None:

@@ -187,8 +187,9 @@ class Responder:
         self.chunks.append(status_line(tag, status, text, code, code_args))
 
     def continuation(self, text: str = "Ready") -> None:
-        """``+ text`` (RFC 3501 §7.5)."""
-        self.chunks.append(b"+ " + _resp_text(text) + CRLF)
+        """``+ text`` (RFC 3501 §7.5); an empty text gives ``+ `` (an empty SASL challenge)."""
+        body = _resp_text(text) if text else b""
+        self.chunks.append(b"+ " + body + CRLF)
 
     def take(self) -> bytes:
         """Return everything queued and reset."""

@@ -71,12 +71,17 @@ def select_responses(session: Session, out: Responder, view: SelectedView) -> bo
         return False
     from twistedmail.imap.handlers.mailbox import wire_name
     from twistedmail.imap.namespaces import client_name
-    from twistedmail.imap.notify import list_attributes
 
-    name = client_name(session, view.mailbox)
-    attrs = [Atom(a) for a in list_attributes(session, name)]
+    box = view.mailbox
+    name = client_name(session, box)
+    prefix = box.name + "/"
+    children = any(m.name.startswith(prefix) for m in session.store.mailboxes(box.user))
+    attrs = ["\\HasChildren" if children else "\\HasNoChildren"]  # RFC 3348
+    if name in session.store.subscriptions(session.username):
+        attrs.append("\\Subscribed")
+    attrs.extend(sorted(getattr(box, "special_use", ())))  # RFC 6154 §2
     out.raw(b"* %d EXISTS\r\n" % view.exists)
-    out.untagged(Atom("LIST"), attrs, "/", wire_name(name))
+    out.untagged(Atom("LIST"), [Atom(a) for a in attrs], "/", wire_name(name))
     return True
 
 

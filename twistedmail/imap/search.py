@@ -430,7 +430,7 @@ def _saved_date(kind: str) -> Builder:
     # save date (stored in UTC), disregarding time and timezone.
     def build(args: tuple[object, ...], ctx: SearchContext) -> Compiled:
         cmp = _cmp(kind, _date_arg(args))
-        return (lambda t: cmp(t.savedate.date())), 1  # type: ignore[attr-defined]
+        return (lambda t: cmp(t.savedate.date())), 1
 
     return build
 

@@ -50,14 +50,15 @@ class _Target:
 def targets_of(session: Session) -> TargetSet:
     """The selected view's messages as search targets (cached on the view)."""
     view = session.require_view()
-    found: TargetSet | None = view.cache.get(_CACHE_KEY)
-    if found is None:
-        recent = view.recent
-        get = view.mailbox.get
-        found = TargetSet([_Target(seq, rec, uid in recent)
-                           for seq, uid in enumerate(view.uids, 1)
-                           if (rec := get(uid)) is not None])
-        view.cache[_CACHE_KEY] = found
+    recent = view.recent
+    cached = view.cache.get(_CACHE_KEY)
+    if cached is not None and cached[0] is recent:  # a replaced \Recent set: rebuild
+        return cached[1]
+    get = view.mailbox.get
+    found = TargetSet([_Target(seq, rec, uid in recent)
+                       for seq, uid in enumerate(view.uids, 1)
+                       if (rec := get(uid)) is not None])
+    view.cache[_CACHE_KEY] = (recent, found)
     return found
 
 
