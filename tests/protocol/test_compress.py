@@ -218,3 +218,147 @@ def test_corrupt_stream_ends_with_bye(imap_server):
     assert z.read_line().startswith(b"* BYE")
     sock.settimeout(5)
     assert sock.recv(100) == b""
+
+
+# --- bulk body FETCH: cached DEFLATE bodies spliced into the stream (compress.py) ---------
+
+SPLICE_COMMANDS = [
+    "UID FETCH 1:* BODY.PEEK[]",
+    "FETCH 1:* (UID RFC822.SIZE BODY.PEEK[] ENVELOPE)",
+    "FETCH 1:* (BODY.PEEK[]<0.100> BODY.PEEK[] BODY.PEEK[]<5.3>)",
+    "FETCH 2:6 (RFC822 BODY.PEEK[HEADER] BODY.PEEK[TEXT] BODY.PEEK[])",
+    "SEARCH ALL",
+    "FETCH 1:* (BODYSTRUCTURE BODY.PEEK[] BODY.PEEK[])",
+    "NOOP",
+    "UID FETCH 1:* BODY.PEEK[]",
+]
+
+
+def varied_messages(n: int = 24) -> list[bytes]:
+    """Bodies from a few bytes to 150 KB (several STORED/DEFLATE blocks, > 32 KiB window)."""
+    out = []
+    for i in range(n):
+        size = [0, 10, 3000, 40_000, 150_000][i % 5]
+        words = b" ".join(b"word%d" % ((i * 7 + k) % 13) for k in range(size // 6))
+        out.append(SIMPLE.replace(b"msg1", b"m%d" % i) + words[:size] + b"\r\n")
+    return out
+
+
+def read_raw_until_tagged(sock: socket.socket, tag: bytes, pending: bytes = b"") -> bytes:
+    """Plain-socket bytes up to and including the tagged completion line."""
+    data = pending
+    while True:
+        idx = data.find(b"\r\n" + tag + b" ") if not data.startswith(tag + b" ") else -2
+        if idx != -1 and data.find(b"\r\n", idx + 2) != -1:
+            end = data.find(b"\r\n", idx + 2) + 2
+            return data[:end]
+        chunk = sock.recv(1 << 20)
+        assert chunk, data[-200:]
+        data += chunk
+
+
+def inflated_until_tagged(z: Deflated, tag: bytes) -> bytes:
+    """The inflated bytes of every response up to and including the tagged line."""
+    out = b""
+    while True:
+        line = z.read_line(timeout=20) + b"\r\n"
+        out += line
+        if line.startswith(tag + b" "):
+            return out
+        if line.endswith(b"}\r\n"):  # a literal: take exactly its octets
+            size = int(line[line.rindex(b"{") + 1:-3])
+            while len(z.buffer) < size:
+                z._feed(z.sock.recv(1 << 20))
+            out += z.buffer[:size]
+            z.buffer = z.buffer[size:]
+
+
+def plain_logged_in(server) -> socket.socket:
+    sock, f = plain_connect(server)
+    sock.sendall(b"l1 LOGIN alice secret\r\n")
+    assert f.readline().startswith(b"l1 OK")
+    return sock
+
+
+def load(server, messages: list[bytes]) -> None:
+    sock = plain_logged_in(server)
+    for i, msg in enumerate(messages):
+        tag = b"ap%d" % i
+        sock.sendall(tag + b" APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+        assert read_raw_until_tagged(sock, tag).split(b"\r\n")[-2].startswith(tag + b" OK")
+    sock.close()
+
+
+def test_spliced_bodies_decode_byte_for_byte(imap_server):
+    """Bulk, partial and mixed FETCHes inflate to exactly the uncompressed responses."""
+    messages = varied_messages()
+    load(imap_server, messages)
+    plain = plain_logged_in(imap_server)
+    z = logged_in_compressed(imap_server)
+    for i, line in enumerate(["EXAMINE INBOX", *SPLICE_COMMANDS]):
+        tag = b"s%d" % i
+        plain.sendall(tag + b" " + line.encode() + b"\r\n")
+        expected = read_raw_until_tagged(plain, tag)
+        before = z.raw_in
+        z.send(tag.decode() + " " + line)
+        got = inflated_until_tagged(z, tag)
+        assert got == expected, line
+        assert b" OK " in got.split(b"\r\n")[-2]
+        if "BODY.PEEK[]" in line and "1:*" in line:
+            assert z.raw_in - before < len(expected) // 2  # bodies travelled compressed
+    assert z.buffer == b""
+
+
+def test_bodies_are_compressed_once_and_cached(imap_server):
+    """After one compressed FETCH each message blob holds its cached DEFLATE form, reused."""
+    load(imap_server, varied_messages(6))
+    z = logged_in_compressed(imap_server)
+    z.command("a1", "EXAMINE INBOX")
+    z.send("a2 FETCH 1:* BODY.PEEK[]")
+    inflated_until_tagged(z, b"a2")
+    box = imap_server.node.store.mailbox("alice", "INBOX")
+    cached = [rec.blob.cache["deflate"].data for rec in box.records()]
+    assert all(cached)
+    assert all(zlib.decompressobj(-15).decompress(c) == rec.blob.data
+               for c, rec in zip(cached, box.records(), strict=True))
+    z.send("a3 FETCH 1:* BODY.PEEK[]")
+    inflated_until_tagged(z, b"a3")
+    again = [rec.blob.cache["deflate"].data for rec in box.records()]
+    assert all(a is b for a, b in zip(cached, again, strict=True))  # not recompressed
+
+
+def test_non_peek_body_fetch_sets_seen_while_compressed(imap_server):
+    """FETCH BODY[] over DEFLATE: each body exact, then FLAGS (\\Seen) in the same response."""
+    messages = varied_messages(5)
+    load(imap_server, messages)
+    z = logged_in_compressed(imap_server)
+    z.command("a1", "SELECT INBOX")
+    z.send("a2 FETCH 1:5 BODY[]")
+    got = inflated_until_tagged(z, b"a2")
+    for i, msg in enumerate(messages, 1):
+        head = b"* %d FETCH (BODY[] {%d}\r\n" % (i, len(msg))
+        assert head + msg + b" FLAGS (\\Seen \\Recent))\r\n" in got
+    assert got.endswith(b"OK Fetch completed\r\n") or b"a2 OK" in got
+
+
+def test_spliced_fetch_after_idle_and_append(imap_server, imap_script):
+    """IDLE, a pushed EXISTS, DONE, then bulk bodies and a later NOOP all decode exactly."""
+    load(imap_server, varied_messages(5))
+    z = logged_in_compressed(imap_server)
+    z.command("a1", "EXAMINE INBOX")
+    z.send("a2 FETCH 1:* BODY.PEEK[]")
+    first = inflated_until_tagged(z, b"a2")
+    z.send("a3 IDLE")
+    assert z.read_line().startswith(b"+")
+    other = imap_script(login=True)
+    new = SIMPLE.replace(b"Hello Bob", b"Late mail " * 500)
+    append(other, new)
+    assert z.read_line(timeout=5) == b"* 6 EXISTS"
+    z.send("DONE")
+    inflated_until_tagged(z, b"a3")
+    z.send("a4 FETCH 1:* BODY.PEEK[]")
+    second = inflated_until_tagged(z, b"a4")
+    assert second.startswith(first[:first.rindex(b"a2 OK")])
+    assert b"* 6 FETCH (BODY[] {%d}\r\n" % len(new) + new + b")\r\n" in second
+    assert z.command("a5", "NOOP")[-1].startswith(b"a5 OK")
+    assert z.command("a6", "LOGOUT")[-1].startswith(b"a6 OK")

@@ -90,6 +90,11 @@ def _cached_structure(key: str, build: Callable[[ParsedMessage], Any]) -> ItemFn
     return render
 
 
+# Renderers of a whole message body carry this attribute: the item name to put before
+# ``{n}CRLF<blob.data>``, so a COMPRESS connection can splice the cached deflated body.
+WHOLE_BODY = "whole_body"
+
+
 def _literal(data: bytes | None) -> bytes:
     if data is None:
         return b"NIL"
@@ -131,6 +136,8 @@ def _body_section(att: FetchAtt, label: bytes) -> ItemFn:
             data = data[partial[0]:partial[0] + partial[1]]
         return name + _literal(data)
 
+    if not section.part and section.text is None and partial is None:
+        setattr(render, WHOLE_BODY, name)
     return render
 
 
@@ -144,6 +151,8 @@ def _rfc822(kind: str | None, label: bytes) -> ItemFn:
             data = parsed(rec.blob).text_bytes()
         return label + _literal(data)
 
+    if kind is None:
+        setattr(render, WHOLE_BODY, label)
     return render
 
 

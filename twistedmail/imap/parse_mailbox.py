@@ -101,7 +101,7 @@ def parse_create(r: Reader, tag: str) -> MailboxCommand:
     """CREATE mailbox [SP "(" create-param *(SP create-param) ")"] (RFC 4466 §2.2);
     the only create-param is RFC 6154 §6 ``USE (use-attr ...)``."""
     r.sp()
-    mailbox = r.mailbox()
+    mailbox = r.new_mailbox()
     if not r.skip(b" "):
         return MailboxCommand(tag, "CREATE", mailbox)
     uses: list[str] = []

@@ -318,6 +318,15 @@ class Reader:
         """RFC 3501 §9 mailbox (astring), decoded per :func:`decode_mailbox`."""
         return decode_mailbox(self, self.astring("mailbox name", atom))
 
+    def new_mailbox(self) -> str:
+        """A name CREATE / RENAME will make.  Raw 8-bit is refused unless UTF-8 names are
+        on: LIST would give it back in modified UTF-7, a name the client never sent, and
+        mbsync 1.4 then makes a second local folder (RFC 3501 §5.1.3; RFC 6855 §3)."""
+        raw = self.astring("mailbox name")
+        if not raw.isascii() and not self.utf8_mode:
+            self.fail("New mailbox name must be modified UTF-7 (or ENABLE UTF8=ACCEPT)")
+        return decode_mailbox(self, raw)
+
     def list_mailbox(self) -> str:
         """RFC 3501 §9 list-mailbox = 1*list-char / string."""
         return self.mailbox(_LIST_ATOM)
@@ -452,7 +461,7 @@ def _rename(r: Reader, tag: str) -> Rename:
     r.sp()
     old = r.mailbox()
     r.sp()
-    return Rename(tag, old, r.mailbox())
+    return Rename(tag, old, r.new_mailbox())
 
 
 def _list(r: Reader, tag: str, lsub: bool) -> ListCmd:

@@ -10,6 +10,8 @@ Invariants:
     receiver counts and skips them).
   * After COMPRESS (RFC 4978) every byte in and out passes through the
     connection's Deflate codec; the tagged OK itself is the last plain write.
+    Message bodies the FETCH renderer queued pre-deflated (Responder.splice) are
+    spliced into that stream as they are, not compressed again.
 """
 
 from __future__ import annotations
@@ -89,9 +91,14 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
 
     def push(self) -> None:
         """Write whatever the session has queued, in one write."""
-        data = self.session.out.take()
-        if data:
-            self._write(data)
+        out = self.session.out
+        if out.packed and self.deflate is not None and self.transport is not None:
+            # RFC 4978: bodies already deflated are spliced in verbatim (compress.py)
+            self.transport.write(self.deflate.splice(*out.take_parts()))
+        else:
+            data = out.take()
+            if data:
+                self._write(data)
         if self.tls_pending:
             self._begin_tls()
         if self.compress_pending:

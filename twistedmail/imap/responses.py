@@ -162,11 +162,13 @@ def _resp_text(text: str) -> bytes:
 class Responder:
     """Collects response bytes for one flush, so a reply goes out in one write."""
 
-    __slots__ = ("chunks", "utf8")
+    __slots__ = ("chunks", "utf8", "packed")
 
     def __init__(self) -> None:
         self.chunks: list[bytes] = []
         self.utf8 = False  # RFC 6855 §3: UTF8=ACCEPT enabled (utf8-quoted, UTF-8 names)
+        # (index in chunks, that chunk pre-deflated) for COMPRESS splicing (compress.py)
+        self.packed: list[tuple[int, bytes]] = []
 
     def raw(self, data: bytes) -> None:
         """Queue pre-encoded bytes (used by the FETCH renderer's fast path)."""
@@ -191,8 +193,22 @@ class Responder:
         body = _resp_text(text) if text else b""
         self.chunks.append(b"+ " + body + CRLF)
 
+    def splice(self, data: bytes, packed: bytes) -> None:
+        """Queue ``data`` (a message body) with ``packed``, its self-contained DEFLATE
+        form, which a COMPRESS connection sends verbatim (compress.Deflate.splice)."""
+        self.packed.append((len(self.chunks), packed))
+        self.chunks.append(data)
+
     def take(self) -> bytes:
         """Return everything queued and reset."""
         data = b"".join(self.chunks)
         self.chunks.clear()
+        if self.packed:
+            self.packed = []
         return data
+
+    def take_parts(self) -> tuple[list[bytes], list[tuple[int, bytes]]]:
+        """Everything queued as (chunks, packed), and reset (see :meth:`splice`)."""
+        chunks, packed = self.chunks, self.packed
+        self.chunks, self.packed = [], []
+        return chunks, packed

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from twistedmail.imap import commands as c
 from twistedmail.imap import modseq
+from twistedmail.imap.compress import BODY_CACHE
 from twistedmail.imap.errors import Bad, No
-from twistedmail.imap.fetchrender import UnsupportedItem, compile_items, sets_seen
+from twistedmail.imap.fetchrender import (
+    WHOLE_BODY,
+    UnsupportedItem,
+    compile_items,
+    sets_seen,
+)
 from twistedmail.imap.namespaces import has_right
 from twistedmail.imap.selected import SelectedView
 from twistedmail.imap.session import Session
@@ -94,6 +100,8 @@ def _mark_seen(session: Session, uids: list[int]) -> set[int]:
 def _render(session: Session, pairs: list[tuple[int, int]], items: tuple, seen_items: tuple,
             newly_seen: set[int]) -> int:
     """Queue the FETCH responses; return how many messages had been expunged."""
+    if session.conn.compress_active and _whole_bodies(items + seen_items):
+        return _render_spliced(session, pairs, items, seen_items, newly_seen)
     view = session.require_view()
     get = view.mailbox.get
     recent = view.recent
@@ -110,4 +118,46 @@ def _render(session: Session, pairs: list[tuple[int, int]], items: tuple, seen_i
             parts.extend(fn(rec, seq, is_recent) for fn in seen_items)
         chunks.append(b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts)))
     session.out.raw(b"".join(chunks))
+    return missing
+
+
+def _whole_bodies(items: tuple) -> bool:
+    return any(getattr(fn, WHOLE_BODY, None) is not None for fn in items)
+
+
+def _render_spliced(session: Session, pairs: list[tuple[int, int]], items: tuple,
+                    seen_items: tuple, newly_seen: set[int]) -> int:
+    """As :func:`_render`, but each whole body goes out as its cached DEFLATE form
+    (RFC 4978 with compress.BodyCache): the text around it is queued separately."""
+    view = session.require_view()
+    get = view.mailbox.get
+    recent = view.recent
+    out = session.out
+    packed_body = BODY_CACHE.get
+    plan = [(fn, getattr(fn, WHOLE_BODY, None)) for fn in items]
+    plan_seen = plan + [(fn, getattr(fn, WHOLE_BODY, None)) for fn in seen_items]
+    pending: list[bytes] = []  # text since the last spliced body
+    missing = 0
+    for seq, uid in pairs:
+        rec = get(uid)
+        if rec is None:
+            missing += 1
+            continue
+        is_recent = uid in recent
+        pending.append(b"* %d FETCH (" % seq)
+        sep = b""
+        for fn, name in (plan_seen if seen_items and uid in newly_seen else plan):
+            if name is None:
+                pending.append(sep + fn(rec, seq, is_recent))
+            else:
+                blob = rec.blob
+                data = blob.data
+                pending.append(b"%s%s{%d}\r\n" % (sep, name, len(data)))
+                out.raw(b"".join(pending))
+                out.splice(data, packed_body(blob))
+                pending = []
+            sep = b" "
+        pending.append(b")\r\n")
+    if pending:
+        out.raw(b"".join(pending))
     return missing
