@@ -7,6 +7,7 @@ imapclient's generic ``sasl_login`` with the scramp package doing the SCRAM math
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 
@@ -110,15 +111,25 @@ def test_imapclient_scram_sha_256(imap_server):
         assert c.select_folder("INBOX")[b"EXISTS"] == 0
 
 
-def test_imaplib2_starttls(tls_server):
-    """imaplib2: STARTTLS (its own context), LOGIN, SELECT."""
-    m = imaplib2.IMAP4(tls_server.host, tls_server.port, timeout=10)
-    try:
-        assert m.starttls(ca_certs=tls_server.cafile)[0] == "OK"
-        assert m.login("alice", "secret")[0] == "OK"
-        assert m.select("INBOX")[0] == "OK"
-    finally:
-        m.logout()
+def test_starttls_upgrade_is_reliable(tls_server):
+    """50 STARTTLS upgrades in a row, each followed at once by a command: all answered.
+
+    imaplib2's own STARTTLS hangs on about 1 run in 10 here (its writer thread races the
+    socket wrap: the server never receives the post-handshake CAPABILITY), so imaplib2 is
+    exercised over implicit TLS below and STARTTLS through imapclient above and here."""
+    ctx = verifying(tls_server.cafile)
+    for _ in range(50):
+        sock = socket.create_connection((tls_server.host, tls_server.port), timeout=10)
+        plain = sock.makefile("rb")
+        assert plain.readline().startswith(b"* OK")
+        sock.sendall(b"s1 STARTTLS\r\n")
+        assert plain.readline().startswith(b"s1 OK")
+        tls = ctx.wrap_socket(sock, server_hostname="localhost")
+        tls.sendall(b"s2 CAPABILITY\r\n")
+        reply = tls.makefile("rb")
+        assert reply.readline().startswith(b"* CAPABILITY")
+        assert reply.readline().startswith(b"s2 OK")
+        tls.close()
 
 
 def test_imaplib2_implicit_tls_idle(tls_server):
