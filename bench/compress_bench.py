@@ -68,12 +68,25 @@ class Client:
         self.sock.sendall(data)
 
     def read_until(self, marker: bytes) -> bytes:
-        while (idx := self.buf.find(marker)) < 0:
+        """Read up to ``marker``: chunks are collected in a list and only the newly
+        arrived bytes are searched, so a large response costs O(size), the same for
+        every server and for compressed and plain streams."""
+        parts = [self.buf]
+        size = len(self.buf)
+        idx = self.buf.find(marker)
+        while idx < 0:
             chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise ConnectionError("closed")
-            self.buf += self.inflate.decompress(chunk) if self.inflate else chunk
-        out, self.buf = self.buf[: idx + len(marker)], self.buf[idx + len(marker):]
+            data = self.inflate.decompress(chunk) if self.inflate else chunk
+            tail = parts[-1][-(len(marker) - 1):] if len(marker) > 1 else b""
+            found = (tail + data).find(marker)
+            if found >= 0:
+                idx = size - len(tail) + found
+            parts.append(data)
+            size += len(data)
+        buf = b"".join(parts)
+        out, self.buf = buf[: idx + len(marker)], buf[idx + len(marker):]
         return out
 
     def cmd(self, line: str, literal: bytes | None = None) -> bytes:
