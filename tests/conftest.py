@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 import twistedmail
 
@@ -19,3 +22,14 @@ def pytest_configure(config: pytest.Config) -> None:
             f"twistedmail is imported from {tested}, not from {ROOT}: "
             "run `make test` (it installs the tree in editable mode)"
         )
+
+
+# Hypothesis: no per-example deadline (a loaded CI machine is not a failing test), and in CI
+# a fixed seed so a run is repeatable; locally each run explores new examples.
+hypothesis_settings.register_profile(
+    "twistedmail", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile(
+    "twistedmail-ci", deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile(
+    "twistedmail-ci" if os.environ.get("CI") else "twistedmail")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -203,16 +202,14 @@ def test_zero_length_sync_literal() -> None:
 
 
 def test_large_literal_linear_and_joined_once() -> None:
-    """A 10 MB literal in 16 KB chunks is assembled quickly and exactly."""
+    """A 10 MB literal in 16 KB chunks is assembled exactly (speed: bench, not tests)."""
     payload = bytes(range(256)) * (10 * 1024 * 1024 // 256)
     r = Receiver()
-    start = time.perf_counter()
     assert r.feed(b"a APPEND INBOX {%d}\r\n" % len(payload)) == [NeedContinuation(len(payload))]
     events: list[Event] = []
     for i in range(0, len(payload), 16384):
         events += r.feed(payload[i : i + 16384])
     events += r.feed(b"\r\n")
-    assert time.perf_counter() - start < 5
     assert len(events) == 1 and isinstance(events[0], Request)
     assert events[0].literals == (payload,)
 
