@@ -1,7 +1,10 @@
 """Scripted conversations: the exact command forms real client programs send (mbsync 1.4,
-offlineimap3 8.0, fetchmail 6.4, curl 7.88; see tests/clients/), and what they revealed."""
+offlineimap3 8.0, fetchmail 6.4, curl 7.88,
+Thunderbird 153; see tests/clients/), and what they revealed."""
 
 from __future__ import annotations
+
+import base64
 
 from .conftest import SIMPLE, append
 
@@ -104,3 +107,34 @@ def test_curl_uid_fetch_body_sets_seen(imap_script):
     assert SIMPLE in b"\n".join(r.untagged)
     assert r.matching(rb"FLAGS \(\\Seen[ )]")
     assert c.ok("UID SEARCH SEEN").untagged == [b"* SEARCH 2"]
+
+
+TB_HEADERS = ("From To Cc Bcc Subject Date Message-ID Priority X-Priority References "
+              "Newsgroups In-Reply-To Content-Type Reply-To Received")
+
+
+def test_thunderbird_command_forms(imap_script):
+    """Thunderbird 153: lower-case commands, two-step `authenticate PLAIN`, `list (subscribed)
+    "" "*" return (special-use)`, the header-field FETCH, `UID fetch <uidnext>:* (FLAGS)` (the
+    last message: RFC 3501 §6.4.8 `*`) and `uid store n +Flags (\\Seen)`."""
+    c = imap_script()
+    c.send(b"1 authenticate PLAIN")
+    c.expect_continuation()
+    c.send(base64.b64encode(b"\0alice\0secret"))
+    assert c.read_until_tagged("1").status == "OK"
+    c.ok('create "Work"')
+    c.ok('subscribe "Work"')
+    r = c.ok('list (subscribed) "" "*" return (special-use)')
+    assert [ln for ln in r.untagged if b"\\Subscribed" in ln] == r.untagged
+    assert r.matching(rb'"/" "Work"$')
+    append(c, SIMPLE)
+    append(c, SIMPLE)
+    c.ok('select "INBOX"')
+    r = c.ok(f"UID fetch 1:2 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS ({TB_HEADERS})])")
+    assert len(r.untagged) == 2
+    assert r.matching(b"RFC822.SIZE %d" % len(SIMPLE))
+    assert r.matching(rb"Message-ID: <msg1@example.org>")
+    assert c.ok("UID fetch 3:* (FLAGS)").matching(rb"^\* 2 FETCH \(UID 2 FLAGS ")
+    c.ok(r"uid store 1 +Flags (\Seen)")
+    assert c.ok("UID fetch 1 (FLAGS)").matching(rb"\\Seen")
+    assert not c.ok("UID fetch 2 (FLAGS)").matching(rb"\\Seen")
