@@ -113,6 +113,20 @@ for (const f of server.rootFolder.descendants) {
 return out;
 """
 
+JS_DELETE = r"""
+const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
+const inbox = MailServices.accounts.getIncomingServer("server1").rootFolder
+  .getChildNamed("INBOX");
+for (const h of inbox.messages) {
+  if (h.messageId === arguments[0]) {
+    const key = h.messageKey;
+    inbox.deleteMessages([h], null, false, false, null, false);  // the user's Delete key
+    return key;
+  }
+}
+return null;
+"""
+
 JS_MARK_READ = r"""
 const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
 const inbox = MailServices.accounts.getIncomingServer("server1").rootFolder
@@ -342,7 +356,8 @@ def inbox_flags(tb: Thunderbird, message_id: str) -> int | None:
 
 def test_thunderbird_idle_push_and_flags_both_ways(thunderbird, tb_node):
     """With Thunderbird idle, a message APPENDed and flags changed by another session reach
-    its database by IDLE push (polling is 10 min); a message it marks read gets \\Seen."""
+    its database by IDLE push (polling is 10 min); a message it marks read gets \\Seen; a
+    message it deletes leaves the server's INBOX."""
     synced(thunderbird)
     msgs = ACCOUNT["INBOX"]
     flag_me, unseen_me, read_me = msgs[1], msgs[0], msgs[4]
@@ -380,5 +395,14 @@ def test_thunderbird_idle_push_and_flags_both_ways(thunderbird, tb_node):
             return True if "\\Seen" in server_state(imap, "INBOX")[read_me.message_id][1] else None
 
         thunderbird.wait("Thunderbird's mark-read STOREd as \\Seen", server_seen, PUSH_TIMEOUT)
+
+        gone = msgs[5]
+        assert thunderbird.mn.js(JS_DELETE, gone.message_id.strip("<>")) is not None
+
+        def server_expunged() -> bool | None:  # moved to Trash: no longer in the server's INBOX
+            return True if gone.message_id not in server_state(imap, "INBOX") else None
+
+        thunderbird.wait("Thunderbird's delete expunged from the server's INBOX",
+                         server_expunged, PUSH_TIMEOUT)
     finally:
         imap.logout()
