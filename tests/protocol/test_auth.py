@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import socket
-import ssl
 
 import pytest
+
+from twistedmail.testing.script import unverified_tls
 
 
 def test_greeting_carries_capabilities(imap_script):
@@ -167,11 +168,7 @@ def test_starttls_then_login(imap_server):
     assert f.readline().startswith(b"* OK")
     sock.sendall(b"t1 STARTTLS\r\n")
     assert f.readline().startswith(b"t1 OK")
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    tls = ctx.wrap_socket(sock, server_hostname="localhost")
-    tf = tls.makefile("rb")
+    tls, tf = unverified_tls(sock)
     tls.sendall(b"t2 CAPABILITY\r\n")
     caps = tf.readline()
     assert caps.startswith(b"* CAPABILITY") and b"STARTTLS" not in caps

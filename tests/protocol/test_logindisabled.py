@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import ssl
 
 import pytest
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
@@ -24,6 +23,7 @@ from twistedmail.config import NodeSettings
 from twistedmail.imap import protocol
 from twistedmail.imap.protocol import IMAPProtocol
 from twistedmail.node import Node
+from twistedmail.testing.script import unverified_tls
 
 USERS = {"alice": "secret"}
 PLAIN = base64.b64encode(b"\0alice\0secret").decode()
@@ -121,11 +121,7 @@ def test_starttls_then_login_off_loopback(imap_server, remote_sockets):
     assert f.readline().startswith(b"a1 NO [PRIVACYREQUIRED]")
     sock.sendall(b"t1 STARTTLS\r\n")
     assert f.readline().startswith(b"t1 OK")
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    tls = ctx.wrap_socket(sock, server_hostname="localhost")
-    tf = tls.makefile("rb")
+    tls, tf = unverified_tls(sock)
     tls.sendall(b"c1 CAPABILITY\r\n")
     caps = tf.readline()
     assert b"AUTH=PLAIN" in caps and b"LOGINDISABLED" not in caps

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 CRLF = b"\r\n"
 _LITERAL_AT_END = re.compile(rb"~?\{(\d+)\+?\}\Z")
@@ -210,3 +212,13 @@ class ImapScript:
         result = self.ok("LOGOUT")
         self.close()
         return result
+
+
+def unverified_tls(sock: socket.socket) -> tuple[ssl.SSLSocket, Any]:
+    """Wrap a socket after a tagged STARTTLS OK (RFC 3501 §6.2.1), accepting the node's
+    self-signed development certificate; returns the TLS socket and a binary reader."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    tls = ctx.wrap_socket(sock, server_hostname="localhost")
+    return tls, tls.makefile("rb")
