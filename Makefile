@@ -2,6 +2,8 @@
 # which these targets create and keep up to date.
 #
 #   make run    start a demo node on 127.0.0.1:1143 in the foreground (user demo / demo)
+#   make cluster        start a local 3-node cluster (IMAP 1143-1145, user demo / demo)
+#   make cluster-down   stop it
 #   make test   run the whole test suite against this working tree
 #   make lint   ruff + mypy
 #   make bench  benchmark a fresh node against Dovecot (needs ../shared/bench)
@@ -17,7 +19,7 @@ BENCH ?= ../shared/bench/compare.sh
 BENCH_ARGS ?= --quick
 BENCH_PORT ?= 21144
 
-.PHONY: run test lint bench install dist-check clean
+.PHONY: run test lint bench install dist-check clean cluster cluster-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +43,16 @@ run: $(STAMP)
 	@echo "  python3 -c \"import imaplib; c = imaplib.IMAP4('$(HOST)', $(PORT)); c.login('demo', 'demo'); print(c.list())\""
 	@echo "  or point any IMAP client at $(HOST) port $(PORT), no TLS (STARTTLS is offered)"
 	$(BIN)/twistd --nodaemon --pidfile= clustermail --imap tcp:$(PORT):interface=$(HOST) --demo
+
+# A local cluster: NODES nodes, IMAP ports PORT, PORT+1, ...; files in CLUSTER_DIR.
+NODES ?= 3
+CLUSTER_DIR ?= clustermail-local
+
+cluster: $(STAMP)
+	$(BIN)/clustermail cluster up -n $(NODES) --base-port $(PORT) --dir $(CLUSTER_DIR)
+
+cluster-down: $(STAMP)
+	$(BIN)/clustermail cluster down --dir $(CLUSTER_DIR)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

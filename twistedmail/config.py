@@ -14,7 +14,10 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twistedmail.cluster.spec import ClusterSpec
 
 DEFAULT_IMAP = "tcp:1143:interface=127.0.0.1"
 NODE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
@@ -56,6 +59,9 @@ class NodeSettings:
     # Public folders created at start, and the rights "anyone" gets on them (RFC 4314).
     public_folders: list[str] = field(default_factory=list)
     public_rights: str = "lr"
+    # The cluster this node belongs to ([cluster], [[node]], [accounts]; cluster/spec.py);
+    # None in single-node mode.
+    cluster: ClusterSpec | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -238,6 +244,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "admins": _names,
     "public_folders": _public_folders,
     "public_rights": _rights,
+    "cluster": lambda k, v: v,  # built and checked by twistedmail.cluster.spec
 }
 
 # --- the TOML file -----------------------------------------------------------------
@@ -264,7 +271,9 @@ SECTION_KEYS = {
     "quota": {"storage": "quota_storage", "messages": "quota_messages"},
     "public": {"folders": "public_folders", "rights": "public_rights"},
 }
-TOP_LEVEL = ("node", *SECTION_KEYS, "users")
+# Keys of a node table read by twistedmail.cluster.spec, not by NodeSettings.
+NODE_CLUSTER_KEYS = ("site", "cluster", "cluster_address")
+TOP_LEVEL = ("node", *SECTION_KEYS, "users", "cluster", "accounts")
 
 # command-line option -> NodeSettings field (the repeatable ones are handled apart)
 CLI_KEYS = {
@@ -300,10 +309,13 @@ def _table(label: str, value: object) -> Mapping[str, Any]:
     return value
 
 
-def _take(label: str, table: Mapping[str, Any], keys: Mapping[str, str], raw: Raw) -> None:
+def _take(label: str, table: Mapping[str, Any], keys: Mapping[str, str], raw: Raw,
+          others: tuple[str, ...] = ()) -> None:
     for key, value in table.items():
+        if key in others:  # read elsewhere (cluster/spec.py)
+            continue
         if key not in keys:
-            known = ", ".join(keys)
+            known = ", ".join([*keys, *others])
             raise ConfigError(f"{label}.{key}: unknown key (known: {known})")
         raw[keys[key]] = (value, f"{label}.{key}")
 
@@ -348,7 +360,7 @@ def settings_from_toml(cfg: Mapping[str, Any], node: str | None = None) -> Raw:
             raise ConfigError(f"{key}: unknown key (known: {', '.join(TOP_LEVEL)})")
     raw: Raw = {}
     label, table = _node_table(cfg, node)
-    _take(label, table, NODE_KEYS, raw)
+    _take(label, table, NODE_KEYS, raw, NODE_CLUSTER_KEYS)
     for section, keys in SECTION_KEYS.items():
         if section in cfg:
             _take(section, _table(section, cfg[section]), keys, raw)
@@ -400,9 +412,16 @@ def settings_from_cli(options: Mapping[str, Any], raw: Raw) -> Raw:
 def settings_from(options: Mapping[str, Any]) -> NodeSettings:
     """Build NodeSettings from twistd options: config file first, then overrides."""
     raw: Raw = {}
+    cfg: dict[str, Any] | None = None
     config_path = options.get("config")
     if config_path:
-        raw = settings_from_toml(load_toml(os.fspath(config_path)), options.get("node"))
+        cfg = load_toml(os.fspath(config_path))
+        raw = settings_from_toml(cfg, options.get("node"))
     raw = settings_from_cli(options, raw)
     clean = {name: _CHECKS[name](label, value) for name, (value, label) in raw.items()}
-    return NodeSettings(**clean)
+    settings = NodeSettings(**clean)
+    if cfg is not None:
+        from twistedmail.cluster import spec
+
+        settings.cluster = spec.for_settings(cfg, settings)
+    return settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from twisted.cred.credentials import UsernamePassword
@@ -12,10 +13,11 @@ from twistedmail import demo
 from twistedmail.auth import IMailUser, PasswordChecker, Realm
 from twistedmail.config import NodeSettings
 from twistedmail.statefile import StateFile
-from twistedmail.store import CreateAccount, MailStore
+from twistedmail.store import CreateAccount, CreateMailbox, MailStore
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"
+PUBLIC_FOLDER_NAMESPACE = uuid.UUID("0c5b1f4e-8d2a-4e57-9a61-3f0d2b7c9e14")
 
 
 def _avatar_name(login: tuple[Any, ...]) -> str:
@@ -37,12 +39,37 @@ class Node:
             reactor = default_reactor
         self.settings = settings if settings is not None else NodeSettings()
         self.reactor = reactor
-        self.store = MailStore(self.settings.node_name, self.settings.uidvalidity_root)
+        # node.cluster: the ClusterNode (cluster/service.py) in cluster mode, else None.
+        self.cluster: Any = None
+        spec = self.settings.cluster
+        # In cluster mode the store names message instances by this process's
+        # incarnation ("n1~<hex>"), so ids never repeat across restarts (DESIGN.md §4).
+        self.store = MailStore(self._store_name(), self.settings.uidvalidity_root)
         self._install_uidvalidity_floor()
         self._checker = PasswordChecker()
         self.portal = Portal(Realm(), [self._checker])
+        if spec is None:
+            self.create_accounts()
+        else:  # accounts wait for the cluster's UIDVALIDITY floor: ClusterNode calls
+            for name, password in self.settings.users.items():  # create_accounts()
+                self._checker.add_user(name, password)
+
+    def _store_name(self) -> str:
+        if self.settings.cluster is None:
+            return self.settings.node_name
+        from twistedmail.cluster.runtime import new_incarnation
+
+        return new_incarnation(self.settings.node_name)
+
+    def create_accounts(self) -> None:
+        """The configured accounts (in cluster mode only the mail files this node
+        holds), the public folders and the demo account."""
+        spec = self.settings.cluster
         for name, password in self.settings.users.items():
-            self.add_user(name, password)
+            if spec is None:
+                self.add_user(name, password)
+            elif spec.holds(name):
+                self.store.apply(CreateAccount.standard(name))  # idempotent
         self._create_public_folders()
         if self.settings.demo:
             self.add_demo_account()
@@ -64,13 +91,20 @@ class Node:
         """The "#public" pseudo-account owns "Public/..." (RFC 2342 shared namespace);
         configured folders get ``public_rights`` for "anyone" (RFC 4314)."""
         from twistedmail.imap.namespaces import PUBLIC_OWNER
-        from twistedmail.store import CreateMailbox, SetAcl
+        from twistedmail.store import SetAcl
 
         self.store.apply(CreateAccount(PUBLIC_OWNER))
         for folder in self.settings.public_folders:
             if not any(m.name == folder for m in self.store.mailboxes(PUBLIC_OWNER)):
-                self.store.apply(CreateMailbox.new(PUBLIC_OWNER, folder))
+                self.store.apply(self._public_folder_op(PUBLIC_OWNER, folder))
             self.store.apply(SetAcl(PUBLIC_OWNER, folder, "anyone", self.settings.public_rights))
+
+    def _public_folder_op(self, owner: str, folder: str) -> CreateMailbox:
+        """CREATE of a public folder; in a cluster its id is derived from the name,
+        so nodes creating it concurrently make one folder, not two (DESIGN.md §4)."""
+        if self.settings.cluster is None:
+            return CreateMailbox.new(owner, folder)
+        return CreateMailbox(owner, folder, uuid.uuid5(PUBLIC_FOLDER_NAMESPACE, folder).hex)
 
     def add_user(self, name: str, password: str) -> None:
         """Create an account (with its INBOX) that can log in with ``password``."""
@@ -82,6 +116,8 @@ class Node:
     def add_demo_account(self) -> None:
         """Account demo/demo with sample folders and messages."""
         fresh = DEMO_USER not in self._checker.usernames()
+        if self.settings.cluster is not None:  # a peer may have made (and replicated) it
+            fresh = not self.store.has_account(DEMO_USER)
         self.add_user(DEMO_USER, DEMO_PASSWORD)
         if fresh:
             demo.populate(self.store, DEMO_USER)

@@ -214,6 +214,10 @@ def makeService(options: Options | dict[str, Any]) -> service.MultiService:
     except StateFileError as err:
         raise SystemExit(f"clustermail: error: {err}") from None
     top = service.MultiService()
+    if settings.cluster is not None:  # listens on spec.me.cluster_endpoint, dials every peer
+        from twistedmail.cluster.service import ClusterNode
+
+        ClusterNode(node, settings.cluster, reactor).setServiceParent(top)
     factory = IMAPFactory(node)
     for description in settings.imap_endpoints:
         IMAPListener(description, factory, reactor).setServiceParent(top)

@@ -140,19 +140,46 @@ def test_stop_is_a_clean_shutdown(clustermail_node):
     assert "Traceback" not in log
 
 
-def test_config_file_node(clustermail_node, tmp_path):
+def _free_ports(n: int) -> list[int]:
+    """n TCP ports free on 127.0.0.1 right now (the kernel picks them)."""
+    socks = [socket.socket() for _ in range(n)]
+    for sock in socks:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in socks]
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+def test_config_file_node(tmp_path):
     """A node started from a TOML file uses its name, root and users; --imap overrides."""
     config = tmp_path / "node.toml"
+    east, west = _free_ports(2)
     config.write_text(
-        '[[node]]\nname = "east"\nuidvalidity_root = 5\n'
-        '[[node]]\nname = "west"\nuidvalidity_root = 6\n'
+        '[cluster]\nsecret = "s3cret"\n'
+        f'[[node]]\nname = "east"\nuidvalidity_root = 5\ncluster = "tcp:{east}"\n'
+        f'[[node]]\nname = "west"\nuidvalidity_root = 6\ncluster = "tcp:{west}"\n'
         '[users]\ncarol = "pw"\n'
     )
-    node = clustermail_node(extra_args=["--config", str(config), "--node", "west"])
-    assert "clustermail node west (uidvalidity root 6)" in node.log_text()
-    client = imaplib.IMAP4(node.host, node.port)
-    assert client.login("carol", "pw")[0] == "OK"
-    client.logout()
+    # A two-node cluster serves once both members are up (majority): start them together.
+    from concurrent.futures import ThreadPoolExecutor
+
+    nodes = [
+        ClusterMailProcess(tmp_path / name, extra_args=["--config", str(config), "--node", name])
+        for name in ("east", "west")
+    ]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            for started in [pool.submit(n.start) for n in nodes]:
+                started.result()
+        node = nodes[1]
+        assert "clustermail node west (uidvalidity root 6)" in node.log_text()
+        client = imaplib.IMAP4(node.host, node.port)
+        assert client.login("carol", "pw")[0] == "OK"
+        client.logout()
+    finally:
+        for n in nodes:
+            n.stop()
 
 
 def test_json_log_format(clustermail_node):

@@ -42,15 +42,20 @@ alice = "secret"
 """
 
 CLUSTER = """
+[cluster]
+secret = "change-me"
+
 [[node]]
 name = "node1"
 uidvalidity_root = 1
 imap = ["tcp:1143:interface=127.0.0.1"]
+cluster = "tcp:7001:interface=127.0.0.1"
 
 [[node]]
 name = "node2"
 uidvalidity_root = 2
 imap = ["tcp:2143:interface=127.0.0.1"]
+cluster = "tcp:7002:interface=127.0.0.1"
 
 [users]
 alice = "secret"

@@ -12,6 +12,8 @@ Invariants:
     connection's Deflate codec; the tagged OK itself is the last plain write.
     Message bodies the FETCH renderer queued pre-deflated (Responder.splice) are
     spliced into that stream as they are, not compressed again.
+  * A cluster node that is not ready (catching up, refused) greets with
+    ``* BYE [UNAVAILABLE] <reason>`` and closes (RFC 5530; DESIGN.md §4).
 """
 
 from __future__ import annotations
@@ -142,10 +144,23 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
             except (AttributeError, OSError):
                 continue
         self.tls_active = _transport_is_tls(self.transport)
+        if self._refuse_while_not_ready():
+            return
         self.setTimeout(self.node.settings.idle_timeout_preauth)
         caps = encode_seq([Atom(c) for c in dispatch.capabilities(self.session)])
         self.session.out.raw(b"* OK [CAPABILITY " + caps + b"] twistedmail ready\r\n")
         self.push()
+
+    def _refuse_while_not_ready(self) -> bool:
+        """RFC 3501 §7.1.5 / RFC 5530: BYE [UNAVAILABLE] from a cluster node not ready."""
+        cluster = getattr(self.node, "cluster", None)
+        if cluster is None or cluster.ready:
+            return False
+        reason = cluster.reason or "this node is not ready"
+        self.session.out.untagged_status("BYE", reason, "UNAVAILABLE")
+        self.close()
+        self.push()
+        return True
 
     def dataReceived(self, data: bytes) -> None:
         """Feed the receiver; run complete commands; send replies."""

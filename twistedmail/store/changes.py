@@ -7,6 +7,8 @@ FETCH, IDLE), later replication, and tests.
 Invariants:
 - Every change is a frozen, slotted dataclass holding only str / int / bool /
   frozenset / tuple values (hashable, cheap to compare, trivially serialisable).
+- Fields declared ``compare=False`` (``FlagsChanged.old``, ``*.instances``) are
+  extra facts for replication (cluster/replica.py); equality ignores them.
 - ``FlagsChanged`` is emitted only when a message's flags really changed.
 - ``uids`` tuples are ascending and duplicate-free.
 - Every ``StoreError`` has a ``code`` the IMAP layer turns into a response code
@@ -15,7 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 # --- errors -----------------------------------------------------------------
@@ -114,11 +116,13 @@ class MailboxCreated(Change):
 
 @dataclass(frozen=True, slots=True)
 class MailboxDeleted(Change):
-    """The mailbox and its messages are gone; its inferiors are kept."""
+    """The mailbox and its messages are gone; its inferiors are kept.
+    ``instances``: the instance ids of the messages it held."""
 
     user: str
     name: str
     mailbox_id: str
+    instances: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +155,14 @@ class MessagesAdded(Change):
 
 @dataclass(frozen=True, slots=True)
 class FlagsChanged(Change):
-    """One message's flags changed to ``flags`` at ``modseq`` (RFC 7162)."""
+    """One message's flags changed to ``flags`` at ``modseq`` (RFC 7162);
+    ``old``: its flags before."""
 
     mailbox_id: str
     uid: int
     flags: frozenset[str]
     modseq: int
+    old: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +175,13 @@ class StoreFailed(Change):
 
 @dataclass(frozen=True, slots=True)
 class MessagesExpunged(Change):
-    """Messages removed; ``modseq`` is the mailbox HIGHESTMODSEQ after it."""
+    """Messages removed; ``modseq`` is the mailbox HIGHESTMODSEQ after it;
+    ``instances``: their instance ids, in ``uids`` order."""
 
     mailbox_id: str
     uids: tuple[int, ...]
     modseq: int = 0
+    instances: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ Invariants:
 - ``_unseen`` == {uid | "\\Seen" not in flags}; ``_unseen_heap`` holds every
   member of ``_unseen`` (plus stale entries, dropped lazily).
 - ``recent_uids`` is a subset of the uids; ``total_size`` is the sum of sizes.
+- ``_by_instance`` maps the instance id of every record to its uid (one
+  record per instance id in a mailbox; ``uid_of`` reads it).
 - Stored flags are canonical: system flags spelt as in ``SYSTEM_FLAGS``, each
   keyword spelt as first seen in this mailbox (flags compare case-insensitively,
   RFC 3501 §2.3.2); never "\\Recent", which is session state.
@@ -121,6 +123,10 @@ class BlobPool:
             del self._refs[digest], self._blobs[digest]
             self.bytes_stored -= len(blob.data)
 
+    def get(self, digest: str) -> Blob | None:
+        """The pooled blob with this SHA-256 hex digest, or None."""
+        return self._blobs.get(digest)
+
     def refcount(self, digest: str) -> int:
         """References held on ``digest`` (0 if unknown)."""
         return self._refs.get(digest, 0)
@@ -167,6 +173,7 @@ class Mailbox:
         "total_size",
         "_uids",
         "_records",
+        "_by_instance",
         "_unseen",
         "_unseen_heap",
         "_keywords",
@@ -190,6 +197,7 @@ class Mailbox:
         self.total_size = 0
         self._uids: list[int] = []
         self._records: dict[int, MessageRecord] = {}
+        self._by_instance: dict[tuple[str, int], int] = {}
         self._unseen: set[int] = set()
         self._unseen_heap: list[int] = []
         self._keywords: dict[str, str] = {}  # lower-case -> spelling in this mailbox
@@ -227,6 +235,10 @@ class Mailbox:
         if rec is None:
             raise NoSuchMessage(f"no message with UID {uid} in {self.name!r}")
         return rec
+
+    def uid_of(self, instance_id: tuple[str, int]) -> int | None:
+        """The uid of the record with this instance id, or None."""
+        return self._by_instance.get(instance_id)
 
     def records(self) -> Iterable[MessageRecord]:
         """Every record in ascending UID order (a live view, O(1))."""
@@ -315,11 +327,16 @@ class Mailbox:
         instance_id: tuple[str, int],
         modseq: int,
         savedate: datetime.datetime | None = None,
+        uid: int | None = None,
     ) -> MessageRecord:
-        uid = self.uidnext
+        """Add a record; ``uid`` is used when given and >= ``uidnext`` (a
+        replicated message keeps its origin's UID when free, DESIGN.md §3)."""
+        if uid is None or uid < self.uidnext:
+            uid = self.uidnext
         self.uidnext = uid + 1
         rec = MessageRecord(uid, blob, flags, internaldate, modseq, instance_id, savedate)
         self._records[uid] = rec
+        self._by_instance[instance_id] = uid
         self._uids.append(uid)
         self.recent_uids.add(uid)
         self.total_size += len(blob.data)
@@ -363,7 +380,7 @@ class Mailbox:
                 else:
                     unseen.add(uid)
                     heapq.heappush(heap, uid)
-            changes.append(FlagsChanged(box_id, uid, new, modseq))
+            changes.append(FlagsChanged(box_id, uid, new, modseq, old))
         if changes:
             self.highestmodseq = modseq
             self._compact_heap()
@@ -403,6 +420,7 @@ class Mailbox:
             dead = {rec.uid for rec in gone}
             live[:] = [uid for uid in live if uid not in dead]
         for rec in gone:
+            self._by_instance.pop(rec.instance_id, None)
             self._unseen.discard(rec.uid)
             self.recent_uids.discard(rec.uid)
             self.total_size -= len(rec.blob.data)
@@ -419,6 +437,7 @@ class Mailbox:
             records[new_uid] = rec
         self._records = records
         self._uids[:] = records.keys()
+        self._by_instance = {rec.instance_id: rec.uid for rec in records.values()}
         recent = {renum[uid] for uid in self.recent_uids}
         self.recent_uids.clear()
         self.recent_uids.update(recent)
@@ -436,6 +455,7 @@ class Mailbox:
         assert all(a < b for a, b in zip(uids, uids[1:], strict=False)), "uids not ascending"
         assert not uids or uids[-1] < self.uidnext, "uidnext not above every uid"
         assert all(r.uid == u for u, r in self._records.items()), "record uid mismatch"
+        assert self._by_instance == {r.instance_id: u for u, r in self._records.items()}
         assert all(r.modseq <= self.highestmodseq for r in self._records.values())
         unseen = {r.uid for r in self._records.values() if SEEN not in r.flags}
         assert unseen == self._unseen, "unseen set wrong"

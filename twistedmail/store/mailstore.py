@@ -305,6 +305,8 @@ class MailStore:
             raise MailboxExists(f"mailbox id {op.mailbox_id!r} empty or already used")
         # RFC 3501 §6.3.3: SHOULD create missing superiors.
         missing = [p for p in names.parents(name) if p not in acct.boxes]
+        if not op.superiors:
+            missing = []
         plan = [(p, self._derive_id(op.mailbox_id, p)) for p in missing]
         plan.append((name, op.mailbox_id))
         changes = self._create_boxes(acct, plan)
@@ -335,15 +337,19 @@ class MailStore:
         new = names.validate(op.new)
         if new in acct.boxes:
             raise MailboxExists(f"mailbox {new!r} already exists")  # RFC 3501 §6.3.5
-        seed = op.id_seed or f"rename\0{op.user}\0{src.name}\0{new}"
+        # Without a seed, ids derive from this store's node name too: the same
+        # RENAME on another node (or incarnation) must not mint the same ids.
+        seed = op.id_seed or f"rename\0{self.node_name}\0{op.user}\0{src.name}\0{new}"
         missing = [p for p in names.parents(new) if p not in acct.boxes]
         plan = [(p, self._derive_id(seed, p)) for p in missing]
         if src.name == names.INBOX:
             return self._rename_inbox(acct, src, new, plan, seed)
-        if names.is_inferior(new, src.name):
+        if op.inferiors and names.is_inferior(new, src.name):
             raise Cannot(f"cannot rename {src.name!r} under itself")
         old = src.name
         moving = [old] + sorted(n for n in acct.boxes if names.is_inferior(n, old))
+        if not op.inferiors:  # one folder only, no superiors (replication)
+            moving, plan = [old], []
         targets = [names.rebase(n, old, new) for n in moving]
         for target in targets:
             names.validate(target)  # an inferior may become too long
@@ -409,7 +415,8 @@ class MailStore:
         for rec in box.records():
             self.blobs.release(rec.blob)
         del acct.boxes[box.name], self._by_id[box.id]
-        return MailboxDeleted(acct.user, box.name, box.id)
+        gone = tuple(rec.instance_id for rec in box.records())
+        return MailboxDeleted(acct.user, box.name, box.id, gone)
 
     def _derive_id(self, seed: str, name: str) -> str:
         """A deterministic mailbox id from (seed, name), never used here before."""
@@ -449,7 +456,8 @@ class MailStore:
         flags = box._canon_flags(op.flags)
         modseq = box.highestmodseq = box.highestmodseq + 1  # RFC 7162 §3.1
         rec = box._add(self.blobs.acquire(op.data), flags, op.internaldate, op.instance_id, modseq,
-                       op.savedate or op.internaldate)  # RFC 8514 SAVEDATE
+                       op.savedate or op.internaldate,  # RFC 8514 SAVEDATE
+                       op.uid or None)  # UID hint (DESIGN.md §3)
         return [MessagesAdded(box.id, (rec.uid,))]
 
     def _store_flags(self, op: StoreFlags) -> list[Change]:
@@ -477,7 +485,8 @@ class MailStore:
         # RFC 7162 §3.2: expunge increments the mailbox mod-sequence.
         box.highestmodseq += 1
         box._bury([rec.uid for rec in gone], box.highestmodseq)  # RFC 7162 §3.2.7
-        return MessagesExpunged(box.id, tuple(rec.uid for rec in gone), box.highestmodseq)
+        return MessagesExpunged(box.id, tuple(rec.uid for rec in gone), box.highestmodseq,
+                                tuple(rec.instance_id for rec in gone))
 
     def _copy(self, op: Copy) -> list[Change]:
         acct = self._account(op.user)

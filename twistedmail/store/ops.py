@@ -153,12 +153,15 @@ class CreateMailbox(Op):
 
     Superiors get ids derived from ``mailbox_id`` (uuid5), so apply stays
     deterministic.  ``special_use``: RFC 6154 attributes of the new mailbox
-    (CREATE-SPECIAL-USE), e.g. {"\\Drafts"}; superiors get none."""
+    (CREATE-SPECIAL-USE), e.g. {"\\Drafts"}; superiors get none.
+    ``superiors=False`` creates only ``name`` (a replicated folder: its
+    superiors are folders of their own, DESIGN.md §4)."""
 
     user: str
     name: str
     mailbox_id: str
     special_use: frozenset[str] = frozenset()
+    superiors: bool = True
 
     def __post_init__(self) -> None:
         _str(self, "user", "name", "mailbox_id")
@@ -188,13 +191,15 @@ class RenameMailbox(Op):
     """RENAME (RFC 3501 §6.3.5), inferiors included; RENAME INBOX moves its
     messages to a new mailbox.  Mailboxes the rename creates (missing
     superiors, the INBOX target) get ids derived from ``id_seed``; when it is
-    empty, from (user, old, new).  Subscriptions are left alone: they name
-    names, not mailboxes (RFC 3501 §6.3.6)."""
+    empty, from (store node name, user, old, new).  Subscriptions are left alone: they name
+    names, not mailboxes (RFC 3501 §6.3.6).  ``inferiors=False`` renames only
+    ``old`` and creates no superiors (replication renames folder by folder)."""
 
     user: str
     old: str
     new: str
     id_seed: str = ""
+    inferiors: bool = True
 
     def __post_init__(self) -> None:
         _str(self, "user", "old", "new", "id_seed")
@@ -231,7 +236,9 @@ class Unsubscribe(Op):
 class Append(Op):
     """APPEND (RFC 3501 §6.3.11) of one message, identified cluster-wide by
     ``instance_id`` = (origin node, origin sequence).  ``savedate`` (RFC 8514)
-    is chosen by ``new``; None means "the internaldate"."""
+    is chosen by ``new``; None means "the internaldate".  ``uid``: a UID hint
+    (a replicated message's UID on its origin), used when >= the mailbox's
+    UIDNEXT, else ignored; 0 = none."""
 
     user: str
     mailbox: str
@@ -240,6 +247,7 @@ class Append(Op):
     internaldate: datetime.datetime
     instance_id: tuple[str, int]
     savedate: datetime.datetime | None = None
+    uid: int = 0
 
     def __post_init__(self) -> None:
         _str(self, "user", "mailbox")
@@ -259,6 +267,8 @@ class Append(Op):
             _set(self, "instance_id", (ident[0], ident[1]))
         if self.savedate is not None:
             _set(self, "savedate", _aware(self.savedate))
+        if type(self.uid) is not int or self.uid < 0:
+            raise ValueError("uid must be an int >= 0")
 
     @classmethod
     def new(

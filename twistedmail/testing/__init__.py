@@ -6,7 +6,9 @@ The pytest fixtures live in :mod:`twistedmail.testing.plugin` (loaded by the
 
 from __future__ import annotations
 
+from twistedmail.testing.cluster import Cluster, ClusterNodeProcess, NotConverged
 from twistedmail.testing.inprocess import InProcessServer, RunningServer, in_process_server
+from twistedmail.testing.invariants import Invariants, InvariantViolation
 from twistedmail.testing.process import (
     ClusterMailError,
     ClusterMailProcess,
@@ -15,14 +17,21 @@ from twistedmail.testing.process import (
     twistd_env,
 )
 from twistedmail.testing.script import ImapScript, Result
+from twistedmail.testing.tcpproxy import TcpProxy
 
 __all__ = [
+    "Cluster",
     "ClusterMailError",
     "ClusterMailProcess",
+    "ClusterNodeProcess",
     "ImapScript",
     "InProcessServer",
+    "InvariantViolation",
+    "Invariants",
+    "NotConverged",
     "Result",
     "RunningServer",
+    "TcpProxy",
     "in_process_server",
     "run_twistd",
     "twistd_command",

@@ -7,6 +7,9 @@
   connected to ``imap_server``.
 - ``clustermail_node(users=[...], extra_args=[...])``: a real ``twistd -n clustermail``
   process; every process is stopped at teardown, also when the test fails.
+- ``make_cluster(n=3, users={...}, start=True, ...)``: a real cluster of ``twistd``
+  nodes behind harness-controlled link proxies (twistedmail.testing.cluster.Cluster);
+  ``cluster``: one of 3 nodes, started and ready.  Stopped at teardown.
 
 Twisted's ``trial.unittest.TestCase`` (the asynchronous one) spins the global reactor
 itself, which the in-process server runs in a thread: such tests are moved to the
@@ -22,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from twistedmail.testing.cluster import Cluster
 from twistedmail.testing.inprocess import DEFAULT_USERS, RunningServer, in_process_server
 from twistedmail.testing.process import ClusterMailProcess
 from twistedmail.testing.script import ImapScript
@@ -118,3 +122,26 @@ def clustermail_node(tmp_path: Path) -> Iterator[Callable[..., ClusterMailProces
     yield start
     for node in nodes:
         node.stop()
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
+    """Factory: ``c = make_cluster(n=3, users={"alice": "secret"})`` starts a real cluster
+    (``start=False``: only writes configs and opens the proxies); stopped at teardown."""
+    clusters: list[Cluster] = []
+
+    def make(n: int = 3, start: bool = True, **kwargs: Any) -> Cluster:
+        kwargs.setdefault("workdir", tmp_path / f"cluster{len(clusters) + 1}")
+        cluster = Cluster(n, **kwargs)
+        clusters.append(cluster)
+        return cluster.start() if start else cluster
+
+    yield make
+    for cluster in clusters:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(make_cluster: Callable[..., Cluster]) -> Cluster:
+    """A started 3-node cluster (n1..n3, roots 1..3), user alice/secret, every node ready."""
+    return make_cluster()

@@ -8,15 +8,21 @@ Invariants:
     in the same reactor turn, so no session ever sees them.
   * A message is never empty and never larger than the APPENDLIMIT (the
     node's ``max_literal``): NO, with [TOOBIG] for the size.
+  * In a cluster (DESIGN.md §4) the OK waits until the messages are durable
+    (handlers/durable.py); if they cannot be, they are expunged again and the
+    answer is NO [UNAVAILABLE] (RFC 5530).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from twisted.internet.defer import Deferred
+
 from twistedmail.imap import catenate
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import No
+from twistedmail.imap.handlers import durable
 from twistedmail.imap.handlers.common import Reply, target_mailbox
 from twistedmail.imap.handlers.quota import check as check_quota
 from twistedmail.imap.namespaces import permitted_flags
@@ -26,15 +32,21 @@ from twistedmail.imap.session import Session
 from twistedmail.store import Append, Expunge, Mailbox, MessagesAdded
 
 
-def append(session: Session, cmd: c.Append) -> Reply:
+def append(session: Session, cmd: c.Append) -> Reply | Deferred[Reply]:
     """RFC 3501 §6.3.11 / RFC 3502, answering APPENDUID with a UID set (RFC 4315 §3)."""
     mailbox = target_mailbox(session, cmd.mailbox)
     first = c.AppendMessage(cmd.flags, cmd.date, cmd.message, cmd.catenate, cmd.utf8)
     messages = (first, *cmd.more)
     datas = [message_data(session, m) for m in messages]
     check_quota(session, mailbox.user, sum(map(len, datas)), len(datas))  # RFC 9208 §4.3
+    durable.check_writable(session, mailbox.user)  # DESIGN.md §4: refuse before storing
     uids = store_all(session, mailbox, messages, datas)
-    return ("APPEND completed", "APPENDUID", (mailbox.uidvalidity, Atom(compress(uids))))
+    added = durable.Added()
+    added.note(mailbox, uids)
+    # The UIDVALIDITY of now: APPENDUID names the UIDs these messages got (RFC 4315 §3).
+    reply: Reply = ("APPEND completed", "APPENDUID",
+                    (mailbox.uidvalidity, Atom(compress(uids))))
+    return durable.when_durable(session, mailbox.user, added, "APPEND", lambda: reply)
 
 
 def message_data(session: Session, message: c.AppendMessage) -> bytes:

@@ -2,7 +2,10 @@
 SCRAM-SHA-256 (RFC 7677 / RFC 5802).
 
 Plaintext mechanisms (LOGIN, PLAIN) follow ``session.login_allowed()``; SCRAM
-never sends the password, so it is offered on every connection."""
+never sends the password, so it is offered on every connection.  In a cluster,
+a user whose mail file this node does not hold gets NO [UNAVAILABLE] naming the
+nodes that hold it (RFC 5530; DESIGN.md §5 will make it a referral), checked
+only after the credentials, so it tells nothing to a wrong password."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from twisted.python.failure import Failure
 from twistedmail.auth import IMailUser, IScramCredentials
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import Bad, No
+from twistedmail.imap.handlers.durable import check_login
 from twistedmail.imap.responses import Atom
 from twistedmail.imap.scram import MECHANISM as SCRAM
 from twistedmail.imap.scram import ScramError, ScramServer
@@ -135,6 +139,7 @@ def _check(session: Session, user: str, password: str, name: str) -> Deferred[An
 
 def _logged_in(session: Session, user: str, name: str) -> tuple[str, str, tuple[object, ...]]:
     """Enter the authenticated state; the tagged OK carries the new CAPABILITY."""
+    check_login(session, user)  # a mail file held elsewhere in the cluster
     session.authenticated(user)
     from twistedmail.imap.dispatch import capabilities
 

@@ -1,0 +1,187 @@
+"""Cluster benchmark (prints figures, asserts nothing): issue 3's performance items.
+
+    cd /work/main && .venv/bin/python -m bench.cluster_bench [--clients 8] [--messages 300]
+                       [--reps 200] [--folder 10000]
+
+1. APPEND throughput: ``--clients`` connections each APPEND ``--messages`` 2 KiB messages
+   (LITERAL+, one at a time, waiting for the tagged OK), first on a single node, then on
+   node n1 of a 3-node cluster with ack_replicas = 2 (an OK means a second node holds it).
+   Goal: cluster >= 0.5x single.
+2. Replication lag / cross-node IDLE: a client IDLEs on n2; another APPENDs on n1; the
+   latency is from just before the APPEND is written until n2's client reads EXISTS.
+   Goal: p50 <= 20 ms.
+3. Failover resync: a 10k-message INBOX synced by a client on n1 (UID FETCH 1:* (UID
+   FLAGS EMAILID)); n1 is killed with SIGKILL; the time from the kill to the client
+   having reconnected to n2, LOGIN, SELECT (new UIDVALIDITY seen) and refetched
+   UID FLAGS EMAILID for every message.  Goal: <= 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.compress_bench import Client
+
+BODY = b"x" * 60 + b"\r\n"
+
+
+def message(i: int) -> bytes:
+    head = (f"From: a@example.org\r\nTo: b@example.org\r\nSubject: cluster bench {i}\r\n"
+            f"Message-ID: <bench-{i}-{time.monotonic_ns()}@example.org>\r\n\r\n").encode()
+    return head + BODY * 33  # ~2 KiB
+
+
+def append_load(port: int, user: str, password: str, clients: int, per_client: int) -> float:
+    """Messages per second over ``clients`` parallel connections."""
+    conns = [Client(port) for _ in range(clients)]
+    for conn in conns:
+        conn.cmd(f"LOGIN {user} {password}")
+    errors: list[BaseException] = []
+
+    def run(conn: Client, base: int) -> None:
+        try:
+            for i in range(per_client):
+                conn.cmd("APPEND INBOX", message(base + i))  # raises unless OK
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(c, k * per_client)) for k, c in enumerate(conns)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return clients * per_client / elapsed
+
+
+def idle_latency(port_a: int, port_b: int, user: str, password: str, reps: int) -> list[float]:
+    """ms from APPEND on A until the IDLE client on B reads EXISTS."""
+    watcher, writer = Client(port_b), Client(port_a)
+    watcher.cmd(f"LOGIN {user} {password}")
+    writer.cmd(f"LOGIN {user} {password}")
+    reply = watcher.cmd("SELECT INBOX")
+    exists = next(int(line.split()[1]) for line in reply.splitlines()
+                  if line.endswith(b" EXISTS"))
+    watcher.send(b"idle IDLE\r\n")
+    watcher.read_until(b"\r\n")
+    out = []
+    for i in range(reps):
+        start = time.perf_counter()
+        writer.cmd("APPEND INBOX", message(10_000_000 + i))
+        watcher.read_until(b"* %d EXISTS\r\n" % (exists + i + 1))
+        out.append((time.perf_counter() - start) * 1000)
+    watcher.send(b"DONE\r\n")
+    return out
+
+
+def resync(port: int, user: str, password: str) -> tuple[int, bytes]:
+    """Connect, LOGIN, SELECT INBOX, UID FETCH every message's FLAGS and EMAILID."""
+    client = Client(port)
+    client.cmd(f"LOGIN {user} {password}")
+    selected = client.cmd("SELECT INBOX")
+    fetched = client.cmd("UID FETCH 1:* (UID FLAGS EMAILID)")
+    return fetched.count(b" FETCH ("), selected
+
+
+class LocalCluster:
+    """``clustermail cluster up -n 3`` in a temporary directory: real processes, no
+    proxies between them (the test harness's proxies would share this process's GIL)."""
+
+    def __init__(self, base_port: int, user: str, password: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix="cluster-bench-")
+        self.base = base_port
+        self._cli("up", "-n", "3", "--base-port", str(base_port), "--cluster-base-port",
+                  str(base_port + 100), "--no-demo", "--user", f"{user}:{password}")
+
+    def _cli(self, *args: str) -> None:
+        subprocess.run([sys.executable, "-m", "twistedmail.admin.cli", "cluster", *args,
+                        "--dir", self.dir], check=True, stdout=subprocess.DEVNULL, timeout=120)
+
+    def port(self, name: str) -> int:
+        return self.base + int(name[1:]) - 1
+
+    def kill(self, name: str) -> None:
+        os.kill(int(Path(self.dir, f"{name}.pid").read_text().strip()), signal.SIGKILL)
+
+    def down(self) -> None:
+        self._cli("down")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def failover(cluster: LocalCluster, folder: int, user: str,
+             password: str) -> tuple[float, int, int]:
+    """(seconds from kill to resynced on n2, messages seen, messages expected)."""
+    port1, port2 = cluster.port("n1"), cluster.port("n2")
+    append_load(port1, user, password, 8, folder // 8)
+    total = (folder // 8) * 8
+    seen, _ = resync(port1, user, password)  # the client's initial sync on n1
+    deadline = time.monotonic() + 60
+    while resync(port2, user, password)[0] < seen and time.monotonic() < deadline:
+        time.sleep(0.2)  # every acknowledged message is on n2 already; wait for all
+    start = time.perf_counter()
+    cluster.kill("n1")
+    count, _ = resync(port2, user, password)
+    return time.perf_counter() - start, count, total
+
+
+def quantiles(ms: list[float]) -> str:
+    q = statistics.quantiles(ms, n=100)
+    return f"p50={q[49]:.2f} ms p90={q[89]:.2f} ms p99={q[98]:.2f} ms max={max(ms):.2f} ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--messages", type=int, default=300, help="APPENDs per client")
+    ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--folder", type=int, default=10_000)
+    ap.add_argument("--base-port", type=int, default=23143,
+                    help="IMAP ports base..base+2, cluster ports base+100..")
+    args = ap.parse_args()
+
+    from twistedmail.testing import ClusterMailProcess
+
+    user, password = "bench", "benchpw"
+    with tempfile.TemporaryDirectory() as tmp:
+        node = ClusterMailProcess(Path(tmp), users=[f"{user}:{password}"]).start()
+        try:
+            assert node.port is not None
+            single = append_load(node.port, user, password, args.clients, args.messages)
+        finally:
+            node.stop()
+    print(f"APPEND single node: {single:.0f} msg/s ({args.clients} clients)")
+
+    cluster = LocalCluster(args.base_port, user, password)
+    try:
+        triple = append_load(cluster.port("n1"), user, password, args.clients, args.messages)
+        print(f"APPEND 3-node cluster, ack_replicas=2: {triple:.0f} msg/s "
+              f"= {triple / single:.2f}x single (goal >= 0.5x)")
+        lag = idle_latency(cluster.port("n1"), cluster.port("n2"), user, password, args.reps)
+        print(f"replication lag, APPEND on n1 -> IDLE EXISTS on n2 (n={len(lag)}): "
+              f"{quantiles(lag)} (goal p50 <= 20 ms)")
+    finally:
+        cluster.down()
+    cluster = LocalCluster(args.base_port, user, password)
+    try:
+        seconds, seen, total = failover(cluster, args.folder, user, password)
+        print(f"failover: kill -9 n1 -> resynced {seen}/{total} messages on n2 in "
+              f"{seconds:.2f} s (goal <= 2 s)")
+    finally:
+        cluster.down()
+
+
+if __name__ == "__main__":
+    main()
