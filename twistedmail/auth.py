@@ -140,6 +140,11 @@ class PasswordChecker:
         self._users[name] = ScramKeys.derive(password, iterations=self.iterations)
         self._verified.pop(name, None)
 
+    def remove_user(self, name: str) -> None:
+        """Forget a user (no-op if unknown): it can no longer log in."""
+        self._users.pop(name, None)
+        self._verified.pop(name, None)
+
     def scram_salt(self, name: str) -> tuple[bytes, int]:
         """(salt, iterations) for a SCRAM server-first message; made up but stable
         for unknown users, so the answer does not tell who exists (RFC 5802 §9)."""

@@ -59,6 +59,9 @@ class NodeSettings:
     # Public folders created at start, and the rights "anyone" gets on them (RFC 4314).
     public_folders: list[str] = field(default_factory=list)
     public_rights: str = "lr"
+    # The management channel (twistedmail/admin/channel.py); None: the default
+    # unix:clustermail-<node>.admin in the working directory (mode 0600).
+    admin_endpoint: str | None = None
     # The cluster this node belongs to ([cluster], [[node]], [accounts]; cluster/spec.py);
     # None in single-node mode.
     cluster: ClusterSpec | None = None
@@ -245,6 +248,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "public_folders": _public_folders,
     "public_rights": _rights,
     "cluster": lambda k, v: v,  # built and checked by twistedmail.cluster.spec
+    "admin_endpoint": check_endpoint,
 }
 
 # --- the TOML file -----------------------------------------------------------------
@@ -257,6 +261,7 @@ NODE_KEYS = {
     "demo": "demo",
     "state_file": "state_file",
     "admins": "admins",
+    "admin": "admin_endpoint",
 }
 SECTION_KEYS = {
     "limits": {
@@ -285,6 +290,7 @@ CLI_KEYS = {
     "tls-cert": "tls_cert",
     "tls-key": "tls_key",
     "state-file": "state_file",
+    "admin": "admin_endpoint",
 }
 
 CLI_INTEGERS = ("uidvalidity-root", "max-line", "max-literal")

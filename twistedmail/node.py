@@ -113,6 +113,10 @@ class Node:
             self.store.apply(CreateAccount.standard(name))
         self._checker.add_user(name, password)
 
+    def remove_user(self, name: str) -> None:
+        """Remove ``name``'s login; its mail stays in the store."""
+        self._checker.remove_user(name)
+
     def add_demo_account(self) -> None:
         """Account demo/demo with sample folders and messages."""
         fresh = DEMO_USER not in self._checker.usernames()

@@ -60,6 +60,14 @@ class Options(usage.Options):
         ["tls-cert", None, None, "PEM certificate for STARTTLS, e.g. --tls-cert cert.pem"],
         ["tls-key", None, None, "PEM private key for STARTTLS, e.g. --tls-key key.pem"],
         [
+            "admin",
+            None,
+            None,
+            "Management channel endpoint for the clustermail CLI (default "
+            "unix:clustermail-<node>.admin in the working directory, mode 0600), "
+            "e.g. --admin unix:/run/clustermail/n1.admin or --admin ssl:7443",
+        ],
+        [
             "state-file",
             None,
             None,
@@ -218,6 +226,9 @@ def makeService(options: Options | dict[str, Any]) -> service.MultiService:
         from twistedmail.cluster.service import ClusterNode
 
         ClusterNode(node, settings.cluster, reactor).setServiceParent(top)
+    from twistedmail.admin.channel import AdminChannel
+
+    AdminChannel(node, settings.admin_endpoint, reactor).setServiceParent(top)
     factory = IMAPFactory(node)
     for description in settings.imap_endpoints:
         IMAPListener(description, factory, reactor).setServiceParent(top)

@@ -3,65 +3,20 @@ changes, a new message each way and a local deletion expunged on the server."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from .fixtures import (
     ACCOUNT,
-    PASSWORD,
-    USER,
     assert_maildir_matches,
     change_both_sides,
     check_both_sides,
     connect,
     maildir_messages,
-    require,
-    run,
     wire_name,
 )
+from .mbsync import mbsyncrc, sync
 
 pytestmark = pytest.mark.clients
-
-
-def mbsyncrc(tmp: Path, port: int) -> Path:
-    """The recipe from shared/clients, with Expunge Both and Create Both."""
-    mail = tmp / "mail"
-    mail.mkdir()
-    rc = tmp / "mbsyncrc"
-    rc.write_text(f"""IMAPAccount test
-Host 127.0.0.1
-Port {port}
-User {USER}
-Pass {PASSWORD}
-SSLType None
-AuthMechs LOGIN
-Timeout 20
-
-IMAPStore remote
-Account test
-
-MaildirStore local
-Path {mail}/
-Inbox {mail}/INBOX
-SubFolders Verbatim
-
-Channel test
-Far :remote:
-Near :local:
-Patterns *
-Create Both
-Sync All
-SyncState *
-Expunge Both
-CopyArrivalDate yes
-""")
-    return rc
-
-
-def sync(rc: Path) -> str:
-    result = run([require("mbsync"), "-c", str(rc), "-a"])
-    return result.stdout + result.stderr
 
 
 def test_mbsync_full_sync_then_two_way_changes(real_node, tmp_path):

@@ -97,8 +97,8 @@ def user_js(port: int, marionette_port: int) -> str:
     return "".join(f'user_pref("{k}", {json.dumps(v)});\n' for k, v in prefs.items())
 
 
-# Thunderbird's database, per folder: its path ("Café/Ünïcode"), its mbox file, and for
-# every header [Message-ID without <>, UID, nsMsgMessageFlags].
+# Thunderbird's database, per folder: its path ("Café/Ünïcode"), its mbox file, the
+# UIDVALIDITY it holds, and for every header [Message-ID without <>, UID, nsMsgMessageFlags].
 JS_FOLDERS = r"""
 const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
 const server = MailServices.accounts.getIncomingServer("server1");
@@ -106,9 +106,11 @@ const out = {};
 for (const f of server.rootFolder.descendants) {
   const names = [];
   for (let p = f; p && !p.isServer; p = p.parent) names.unshift(p.name);
+  let uv = null;
+  try { uv = f.msgDatabase.dBFolderInfo.getUint32Property("UIDValidity", 0); } catch (e) {}
   const msgs = [];
   for (const h of f.messages) msgs.push([h.messageId, h.messageKey, h.flags]);
-  out[names.join("/")] = {file: f.filePath ? f.filePath.path : null, msgs};
+  out[names.join("/")] = {file: f.filePath ? f.filePath.path : null, uidvalidity: uv, msgs};
 }
 return out;
 """
@@ -252,6 +254,21 @@ def launch(profile: Path, port: int) -> Thunderbird:
     return tb
 
 
+@contextlib.contextmanager
+def running(tmp: Path, port: int) -> Iterator[Thunderbird]:
+    """``launch`` on ``tmp/profile``; at the end Thunderbird is quit (or killed) and its
+    profile, home and IMAP logs are removed."""
+    tb = launch(tmp / "profile", port)
+    try:
+        yield tb
+    finally:
+        tb.stop()
+        shutil.rmtree(tmp / "profile", ignore_errors=True)
+        shutil.rmtree(tmp / "home", ignore_errors=True)
+        for log in tmp.glob("imap*.moz_log"):  # ~7 MB; its tail is in a failure report
+            log.unlink()
+
+
 def load_account(host: str, port: int) -> None:
     """fixtures.ACCOUNT APPENDed for the user the stored Thunderbird password belongs to."""
     imap = server_session(host, port)
@@ -288,15 +305,8 @@ def tb_node(clustermail_node):
 @pytest.fixture
 def thunderbird(tb_node, tmp_path) -> Iterator[Thunderbird]:
     """Thunderbird started on a fresh profile; quit (or killed) and removed at teardown."""
-    tb = launch(tmp_path / "profile", tb_node.port)
-    try:
+    with running(tmp_path, tb_node.port) as tb:
         yield tb
-    finally:
-        tb.stop()
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
-        shutil.rmtree(tmp_path / "home", ignore_errors=True)
-        for log in tmp_path.glob("imap*.moz_log"):  # ~7 MB; its tail is in a failure report
-            log.unlink()
 
 
 def synced(tb: Thunderbird) -> dict[str, dict[str, Any]]:

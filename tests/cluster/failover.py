@@ -137,20 +137,37 @@ class Lib(Protocol):
     def close(self, conn: Any) -> None: ...
 
 
-class Imaplib2:
-    """imaplib2 3.x (threaded reader; a dead connection raises ``IMAP4.abort``)."""
+class _Session:
+    """What both libraries share: log in on a fresh connection (closed again when LOGIN
+    fails) and close quietly (LOGOUT, then drop the socket, ignoring any error)."""
 
-    name = "imaplib2"
-    lost: tuple[type[BaseException], ...] = (imaplib2.IMAP4.abort, OSError)
+    def open(self, host: str, port: int) -> Any:
+        raise NotImplementedError
 
     def connect(self, host: str, port: int, user: str, password: str) -> Any:
-        conn = imaplib2.IMAP4(host, port, timeout=10)
+        conn = self.open(host, port)
         try:
             conn.login(user, password)
         except BaseException:
             self.close(conn)
             raise
         return conn
+
+    def close(self, conn: Any) -> None:
+        with contextlib.suppress(Exception):
+            conn.logout()
+        with contextlib.suppress(Exception):
+            conn.shutdown()
+
+
+class Imaplib2(_Session):
+    """imaplib2 3.x (threaded reader; a dead connection raises ``IMAP4.abort``)."""
+
+    name = "imaplib2"
+    lost: tuple[type[BaseException], ...] = (imaplib2.IMAP4.abort, OSError)
+
+    def open(self, host: str, port: int) -> Any:
+        return imaplib2.IMAP4(host, port, timeout=10)
 
     def append(self, conn: Any, folder: str, raw: bytes, flags: Sequence[str]) -> str:
         typ, _data = conn.append(quote(folder), "(" + " ".join(flags) + ")", None, raw)
@@ -176,28 +193,16 @@ class Imaplib2:
         typ, data = conn.uid("STORE", str(uid), "+FLAGS", "(" + " ".join(flags) + ")")
         assert typ == "OK", data
 
-    def close(self, conn: Any) -> None:
-        with contextlib.suppress(Exception):
-            conn.logout()
-        with contextlib.suppress(Exception):
-            conn.shutdown()
 
-
-class ImapClientLib:
+class ImapClientLib(_Session):
     """imapclient 4.x (imaplib underneath; a dead connection raises IMAPClientAbortError,
     an ``imaplib.IMAP4.abort``, or a socket error)."""
 
     name = "imapclient"
     lost: tuple[type[BaseException], ...] = (imaplib.IMAP4.abort, OSError)
 
-    def connect(self, host: str, port: int, user: str, password: str) -> Any:
-        conn = IMAPClient(host, port=port, ssl=False, timeout=10)
-        try:
-            conn.login(user, password)
-        except BaseException:
-            self.close(conn)
-            raise
-        return conn
+    def open(self, host: str, port: int) -> Any:
+        return IMAPClient(host, port=port, ssl=False, timeout=10)
 
     def append(self, conn: Any, folder: str, raw: bytes, flags: Sequence[str]) -> str:
         try:
@@ -223,12 +228,6 @@ class ImapClientLib:
 
     def add_flags(self, conn: Any, uid: int, flags: Sequence[str]) -> None:
         conn.add_flags([uid], list(flags))
-
-    def close(self, conn: Any) -> None:
-        with contextlib.suppress(Exception):
-            conn.logout()
-        with contextlib.suppress(Exception):
-            conn.shutdown()
 
 
 LIBS: dict[str, Lib] = {"imaplib2": Imaplib2(), "imapclient": ImapClientLib()}

@@ -20,12 +20,11 @@ from tests.clients.fixtures import (
     USER,
     maildir_flags,
     maildir_messages,
-    require,
-    run,
     set_maildir_flags,
     system_flags,
     wire_name,
 )
+from tests.clients.mbsync import mbsyncrc, sync
 from twistedmail.testing.cluster import Cluster
 
 from .failover import FAST, by_message_id, load, message, mid
@@ -40,45 +39,10 @@ def dataset() -> dict[str, list[tuple[bytes, tuple[str, ...]]]]:
     return {f: [(m.raw, m.flags) for m in ACCOUNT[f][:n]] for f, n in SIZES.items()}
 
 
-def mbsyncrc(tmp: Path, port: int) -> Path:
-    """One config per run (only the port changes); one Maildir and sync state for all."""
-    mail = tmp / "mail"
-    mail.mkdir(exist_ok=True)
-    rc = tmp / f"mbsyncrc-{port}"
-    rc.write_text(f"""IMAPAccount test
-Host 127.0.0.1
-Port {port}
-User {USER}
-Pass {PASSWORD}
-SSLType None
-AuthMechs LOGIN
-Timeout 20
-
-IMAPStore remote
-Account test
-
-MaildirStore local
-Path {mail}/
-Inbox {mail}/INBOX
-SubFolders Verbatim
-
-Channel test
-Far :remote:
-Near :local:
-Patterns *
-Create Both
-Sync All
-SyncState *
-Expunge Both
-CopyArrivalDate yes
-""")
-    return rc
-
-
-def sync(rc: Path) -> str:
-    """Run mbsync once (verbose); exit status 0 required; its output."""
-    result = run([require("mbsync"), "-V", "-c", str(rc), "-a"])
-    return result.stdout + result.stderr
+def rc(tmp: Path, c: Cluster, node: str) -> Path:
+    """One mbsync config per node (only the port differs); one Maildir and sync state."""
+    port = c.imap(node)[1]
+    return mbsyncrc(tmp, port, name=f"mbsyncrc-{port}")
 
 
 def uid_maps(c: Cluster, node: str) -> dict[str, dict[str, int]]:
@@ -106,7 +70,7 @@ def test_mbsync_recovers_from_failover_by_itself(make_cluster, tmp_path):
     c = make_cluster(users={USER: PASSWORD}, cluster_options=FAST)
     load(c, "n1", USER, dataset())
     mail = tmp_path / "mail"
-    out = sync(mbsyncrc(tmp_path, c.imap("n1")[1]))
+    out = sync(rc(tmp_path, c, "n1"), verbose=True)
     assert "change of UIDVALIDITY" not in out, out[-2000:]
     for folder, msgs in dataset().items():
         local = maildir_messages(mail / wire_name(folder))
@@ -128,7 +92,7 @@ def test_mbsync_recovers_from_failover_by_itself(make_cluster, tmp_path):
                   if on_n1[f][m] != on_n2[f].get(m)} for f in SIZES}
     assert not any(differ.values()), f"UIDs differ, (n1 UID, n2 UID) by folder: {differ}"
 
-    out = sync(mbsyncrc(tmp_path, c.imap("n2")[1]))
+    out = sync(rc(tmp_path, c, "n2"), verbose=True)
     recovered = set(RECOVERED.findall(out))
     assert {"INBOX", "Archive", "Work"} <= recovered, out[-3000:]
     assert "Unable to recover" not in out, out[-3000:]
@@ -139,7 +103,7 @@ def test_mbsync_recovers_from_failover_by_itself(make_cluster, tmp_path):
     assert "\\Flagged" in n2_inbox[changed.message_id][0][1]
 
     assert c.append("n2", USER, "INBOX", message("after-failover", 0))
-    out = sync(mbsyncrc(tmp_path, c.imap("n2")[1]))
+    out = sync(rc(tmp_path, c, "n2"), verbose=True)
     assert "change of UIDVALIDITY" not in out, out[-2000:]  # the new UIDVALIDITY was recorded
     inbox = maildir_messages(mail / "INBOX")  # asserts: no Message-ID twice
     assert mid("after-failover", 0) in inbox

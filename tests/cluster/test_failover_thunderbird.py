@@ -8,7 +8,6 @@ and refetches when it sees a new UIDVALIDITY on SELECT).
 
 from __future__ import annotations
 
-import shutil
 import socket
 import socketserver
 import threading
@@ -28,8 +27,8 @@ from tests.clients.test_thunderbird import (
     TB_PASSWORD,
     TB_USER,
     Thunderbird,
-    launch,
     mbox_ids,
+    running,
 )
 from twistedmail.testing.cluster import Cluster
 from twistedmail.testing.tcpproxy import TcpProxy
@@ -40,23 +39,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.clients, pytest.mark.slow]
 SIZES = {"INBOX": 12, "Archive": 8, "Work": 6}
 SYNC_TIMEOUT = 60.0  # launch to every body stored (measured: a few seconds)
 RESYNC_TIMEOUT = 30.0  # proxy moved to n2 to every folder rebuilt
-
-# per folder: the UIDVALIDITY its database holds, and [Message-ID, UID, flags] per header
-JS_FOLDERS = r"""
-const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
-const server = MailServices.accounts.getIncomingServer("server1");
-const out = {};
-for (const f of server.rootFolder.descendants) {
-  const names = [];
-  for (let p = f; p && !p.isServer; p = p.parent) names.unshift(p.name);
-  let uv = null;
-  try { uv = f.msgDatabase.dBFolderInfo.getUint32Property("UIDValidity", 0); } catch (e) {}
-  const msgs = [];
-  for (const h of f.messages) msgs.push([h.messageId, h.messageKey, h.flags]);
-  out[names.join("/")] = {file: f.filePath ? f.filePath.path : null, uidvalidity: uv, msgs};
-}
-return out;
-"""
 
 # what a user clicking each folder does: SELECT it again and update it
 JS_UPDATE_ALL = r"""
@@ -77,16 +59,10 @@ def expected_ids(folder: str) -> set[str]:
     return {m.message_id for m in ACCOUNT[folder][: SIZES[folder]]}
 
 
-def folders(tb: Thunderbird) -> dict[str, dict[str, Any]]:
-    assert tb.mn is not None
-    result: dict[str, dict[str, Any]] = tb.mn.js(JS_FOLDERS)
-    return result
-
-
 def db_state(tb: Thunderbird, uidvalidity: dict[str, int] | None) -> dict[str, Any] | None:
     """Thunderbird's folders once each of ours holds every expected header exactly once,
     body stored, in its mbox file too (and, if given, under that UIDVALIDITY); else None."""
-    state = folders(tb)
+    state = tb.folders()  # with each folder's UIDVALIDITY
     for name in SIZES:
         info = state.get(name)
         if not info or not info["file"]:
@@ -130,15 +106,8 @@ def tb_cluster(make_cluster) -> Iterator[tuple[Cluster, TcpProxy]]:
 def tb(tb_cluster, tmp_path) -> Iterator[Thunderbird]:
     """Thunderbird on a fresh profile whose account points at the proxy."""
     _c, proxy = tb_cluster
-    client = launch(tmp_path / "profile", proxy.address[1])
-    try:
+    with running(tmp_path, proxy.address[1]) as client:
         yield client
-    finally:
-        client.stop()
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
-        shutil.rmtree(tmp_path / "home", ignore_errors=True)
-        for log in tmp_path.glob("imap*.moz_log"):
-            log.unlink()
 
 
 def test_thunderbird_resyncs_after_failover(tb_cluster, tb):

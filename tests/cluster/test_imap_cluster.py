@@ -18,7 +18,7 @@ from twisted.internet.defer import Deferred
 
 from twistedmail.cluster import spec as cluster_spec
 from twistedmail.testing.inprocess import RunningServer
-from twistedmail.testing.script import ImapScript
+from twistedmail.testing.script import ImapScript, Result
 
 try:
     from twistedmail.cluster.service import ClusterUnavailable
@@ -115,6 +115,15 @@ def wait_held(server: RunningServer, fake: FakeCluster, n: int = 1) -> None:
         time.sleep(0.01)
 
 
+def settle(server: RunningServer, fake: FakeCluster, c: ImapScript, tag: str, ok: bool
+           ) -> Result:
+    """Once the command tagged ``tag`` waits on durable(), fire it (``ok``) or fail it;
+    the command's answer."""
+    wait_held(server, fake)
+    server.call(fake.release, ok)
+    return c.read_until_tagged(tag)
+
+
 def count(c: ImapScript, mailbox: str) -> int:
     """MESSAGES of ``mailbox`` (STATUS)."""
     line = c.ok(f"STATUS {mailbox} (MESSAGES)").untagged[0]
@@ -180,9 +189,7 @@ def test_append_not_durable_is_undone(node):
     server, fake = node
     c = connect(server)
     append_raw(c, "w1", n=2)
-    wait_held(server, fake)
-    server.call(fake.release, False)
-    r = c.read_until_tagged("w1")
+    r = settle(server, fake, c, "w1", ok=False)
     assert r.tagged == (b"w1 NO [UNAVAILABLE] only 1 of 2 replicas acknowledged; "
                         b"APPEND undone")
     assert count(c, "INBOX") == 0
@@ -227,9 +234,7 @@ def test_shared_folder_checks_the_owner(node):
     b.ok("SETACL INBOX alice lri")
     c = connect(server)
     append_raw(c, "w1", mailbox='"Other Users/bob/INBOX"')
-    wait_held(server, fake)
-    server.call(fake.release, True)
-    assert c.read_until_tagged("w1").status == "OK"
+    assert settle(server, fake, c, "w1", ok=True).status == "OK"
     assert fake.checked == fake.durable_for == ["bob"]
 
 
@@ -240,9 +245,7 @@ def selected_with_two(server: RunningServer, fake: FakeCluster) -> ImapScript:
     """alice with INBOX selected holding two (acknowledged) messages."""
     c = connect(server)
     append_raw(c, "p1", n=2)
-    wait_held(server, fake)
-    server.call(fake.release, True)
-    assert c.read_until_tagged("p1").status == "OK"
+    assert settle(server, fake, c, "p1", ok=True).status == "OK"
     c.ok("SELECT INBOX")
     return c
 
@@ -252,22 +255,9 @@ def test_copy_durable_ok(node):
     server, fake = node
     c = selected_with_two(server, fake)
     c.send("w2 COPY 1:2 Archive")
-    wait_held(server, fake)
-    server.call(fake.release, True)
-    assert re.match(rb"w2 OK \[COPYUID \d+ 1:2 1:2\]", c.read_until_tagged("w2").tagged)
+    r = settle(server, fake, c, "w2", ok=True)
+    assert re.match(rb"w2 OK \[COPYUID \d+ 1:2 1:2\]", r.tagged)
     assert (count(c, "Archive"), count(c, "INBOX")) == (2, 2)
-
-
-def test_copy_not_durable_is_undone(node):
-    """COPY whose copies are not durable: copies expunged, NO [UNAVAILABLE]."""
-    server, fake = node
-    c = selected_with_two(server, fake)
-    c.send("w2 COPY 1:2 Archive")
-    wait_held(server, fake)
-    server.call(fake.release, False)
-    r = c.read_until_tagged("w2")
-    assert r.tagged == b"w2 NO [UNAVAILABLE] only 1 of 2 replicas acknowledged; COPY undone"
-    assert (count(c, "Archive"), count(c, "INBOX")) == (0, 2)
 
 
 def test_move_durable_ok(node):
@@ -277,23 +267,22 @@ def test_move_durable_ok(node):
     c.send("w2 MOVE 1 Archive")
     wait_held(server, fake)
     assert count(connect(server), "INBOX") == 2  # the source stays until the copy is durable
-    server.call(fake.release, True)
-    r = c.read_until_tagged("w2")
+    r = settle(server, fake, c, "w2", ok=True)  # (held already: settle's wait returns at once)
     assert r.status == "OK"
     assert re.match(rb"\* OK \[COPYUID \d+ 1 1\] Moved", r.untagged[0])
     assert r.untagged[1:] == [b"* 1 EXPUNGE"]
     assert (count(c, "Archive"), count(c, "INBOX")) == (1, 1)
 
 
-def test_move_not_durable_keeps_the_source(node):
-    """MOVE whose copy is not durable: the copy is removed, the source untouched, NO."""
+@pytest.mark.parametrize(("command", "verb"), [("COPY 1:2 Archive", b"COPY"),
+                                             ("UID MOVE 1:2 Archive", b"MOVE")])
+def test_copy_or_move_not_durable_is_undone(node, command, verb):
+    """COPY / MOVE not durable: copies removed, source untouched, NO [UNAVAILABLE] ... undone."""
     server, fake = node
     c = selected_with_two(server, fake)
-    c.send("w2 UID MOVE 1:2 Archive")
-    wait_held(server, fake)
-    server.call(fake.release, False)
-    r = c.read_until_tagged("w2")
-    assert r.tagged == b"w2 NO [UNAVAILABLE] only 1 of 2 replicas acknowledged; MOVE undone"
+    c.send(f"w2 {command}")
+    r = settle(server, fake, c, "w2", ok=False)
+    assert r.tagged == b"w2 NO [UNAVAILABLE] only 1 of 2 replicas acknowledged; %s undone" % verb
     assert not [line for line in r.untagged if b"EXPUNGE" in line]
     assert (count(c, "Archive"), count(c, "INBOX")) == (0, 2)
     assert c.ok("UID SEARCH ALL").untagged == [b"* SEARCH 1 2"]

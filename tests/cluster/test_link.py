@@ -10,7 +10,6 @@ import hashlib
 import os
 import socket
 import ssl
-from collections.abc import Iterator
 
 import pytest
 
@@ -35,15 +34,6 @@ from .inproc import (
     replace_node,
     wait_for,
 )
-
-
-@pytest.fixture
-def cluster() -> Iterator[InProcessCluster]:
-    """Three nodes n1..n3 (not started); stopped at teardown."""
-    c = InProcessCluster(3)
-    yield c
-    c.stop_all()
-
 
 # --- pure helpers ------------------------------------------------------------------
 
@@ -95,12 +85,12 @@ def test_batches_cut_by_count_and_body_bytes() -> None:
 # --- over TCP + TLS ------------------------------------------------------------------------
 
 
-def test_wrong_secret_refused_and_logged_on_both_sides(cluster: InProcessCluster) -> None:
+def test_wrong_secret_refused_and_logged_on_both_sides(inproc: InProcessCluster) -> None:
     """A node with another secret is refused: both sides log it, neither sees the other up."""
-    two = cluster.nodes[:2]
+    two = inproc.nodes[:2]
     with LogCapture() as logs:
-        cluster.start("n1", cluster.spec("n1", nodes=two))
-        cluster.start("n2", cluster.spec("n2", nodes=two, secret=b"not the secret"))
+        inproc.start("n1", inproc.spec("n1", nodes=two))
+        inproc.start("n2", inproc.spec("n2", nodes=two, secret=b"not the secret"))
         wait_for(lambda: logs.has("cluster link from n2 (127.0.0.1:")
                  and logs.has("cluster link to n2 refused: bad cluster secret")
                  and logs.has("cluster link from n1 (127.0.0.1:")
@@ -108,17 +98,17 @@ def test_wrong_secret_refused_and_logged_on_both_sides(cluster: InProcessCluster
                  "both refusals logged")
     assert any("refused: bad cluster secret" in line and "from n2" in line
                for line in logs.lines)
-    n1, n2 = cluster["n1"].cluster, cluster["n2"].cluster
+    n1, n2 = inproc["n1"].cluster, inproc["n2"].cluster
     assert call(lambda: n1.membership.state("n2")) == "down"
     assert call(lambda: n2.membership.state("n1")) == "down"
     assert call(lambda: (n1.state, n1.reason)) == (
         "catching-up", "waiting for a majority of the cluster: 1 of 2 nodes reachable")
 
 
-def test_unauthenticated_commands_refused_without_traceback(cluster: InProcessCluster) -> None:
+def test_unauthenticated_commands_refused_without_traceback(inproc: InProcessCluster) -> None:
     """Ops before Hello, or garbage, gets an AMP error and a closed link; the node lives on."""
-    member = cluster.start("n1")
-    port = cluster.nodes[0].port
+    member = inproc.start("n1")
+    port = inproc.nodes[0].port
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
@@ -139,14 +129,14 @@ def test_unauthenticated_commands_refused_without_traceback(cluster: InProcessCl
     assert call(lambda: member.cluster.state) == "catching-up"
 
 
-def test_big_message_crosses_in_chunks(cluster: InProcessCluster) -> None:
+def test_big_message_crosses_in_chunks(inproc: InProcessCluster) -> None:
     """A 1.5 MiB body reaches the peer intact, sent as Blob chunks of <= 60000 bytes."""
-    cluster.options["ack_timeout"] = 10.0
-    two = cluster.nodes[:2]
-    a = cluster.start("n1", cluster.spec("n1", nodes=two))
-    b = cluster.start("n2", cluster.spec("n2", nodes=two))
-    cluster.wait_ready("n1")
-    cluster.wait_ready("n2")
+    inproc.options["ack_timeout"] = 10.0
+    two = inproc.nodes[:2]
+    a = inproc.start("n1", inproc.spec("n1", nodes=two))
+    b = inproc.start("n2", inproc.spec("n2", nodes=two))
+    inproc.wait_ready("n1")
+    inproc.wait_ready("n2")
     body = b"Subject: big\r\n\r\n" + os.urandom(1536 * 1024).hex().encode()[: 1536 * 1024]
     before = call(lambda: a.cluster.stats["blob_chunks_out"])
     append(a, "alice", body)
@@ -158,13 +148,13 @@ def test_big_message_crosses_in_chunks(cluster: InProcessCluster) -> None:
     assert call(lambda: b.cluster.replica.blob(digest)) == body
 
 
-def test_batches_over_64k_are_spooled(cluster: InProcessCluster) -> None:
+def test_batches_over_64k_are_spooled(inproc: InProcessCluster) -> None:
     """Hundreds of ops in one reactor turn travel as one batch larger than an AMP value."""
-    two = cluster.nodes[:2]
-    a = cluster.start("n1", cluster.spec("n1", nodes=two))
-    b = cluster.start("n2", cluster.spec("n2", nodes=two))
-    cluster.wait_ready("n1")
-    cluster.wait_ready("n2")
+    two = inproc.nodes[:2]
+    a = inproc.start("n1", inproc.spec("n1", nodes=two))
+    b = inproc.start("n2", inproc.spec("n2", nodes=two))
+    inproc.wait_ready("n1")
+    inproc.wait_ready("n2")
 
     def burst() -> None:
         from twistedmail.store import Append
@@ -179,20 +169,20 @@ def test_batches_over_64k_are_spooled(cluster: InProcessCluster) -> None:
     assert call(lambda: a.cluster.stats["spooled"]) >= 1
 
 
-def test_anti_entropy_relays_ops_from_a_third_node(cluster: InProcessCluster) -> None:
+def test_anti_entropy_relays_ops_from_a_third_node(inproc: InProcessCluster) -> None:
     """n1 and n3 cannot reach each other; n2 relays each one's ops to the other."""
     from twistedmail.testing.tcpproxy import TcpProxy
 
-    a, c = cluster.nodes[0], cluster.nodes[2]
+    a, c = inproc.nodes[0], inproc.nodes[2]
     with TcpProxy((c.host, c.port), name="n1->n3") as to_n3, \
             TcpProxy((a.host, a.port), name="n3->n1") as to_n1:
-        via3 = replace_node(cluster.nodes, "n3", host=to_n3.address[0], port=to_n3.address[1])
-        via1 = replace_node(cluster.nodes, "n1", host=to_n1.address[0], port=to_n1.address[1])
-        n1 = cluster.start("n1", cluster.spec("n1", nodes=via3))
-        cluster.start("n2")
-        n3 = cluster.start("n3", cluster.spec("n3", nodes=via1))
+        via3 = replace_node(inproc.nodes, "n3", host=to_n3.address[0], port=to_n3.address[1])
+        via1 = replace_node(inproc.nodes, "n1", host=to_n1.address[0], port=to_n1.address[1])
+        n1 = inproc.start("n1", inproc.spec("n1", nodes=via3))
+        inproc.start("n2")
+        n3 = inproc.start("n3", inproc.spec("n3", nodes=via1))
         for name in ("n1", "n2", "n3"):  # serving needs both peers' acks (service.py)
-            cluster.wait_ready(name)
+            inproc.wait_ready(name)
         to_n3.cut()
         to_n1.cut()
         wait_for(lambda: n1.cluster.peers["n3"].out is None, "n1 -> n3 down")
@@ -202,7 +192,7 @@ def test_anti_entropy_relays_ops_from_a_third_node(cluster: InProcessCluster) ->
         wait_for(lambda: _count(n3, "alice") == 1, "n1's op at n3")
         wait_for(lambda: _count(n1, "bob") == 1, "n3's op at n1")
         wait_for(lambda: n1.cluster.membership.state("n3") == "down", "n3 down for n1")
-        cluster.wait_converged()
+        inproc.wait_converged()
 
 
 def _count(member: Member, user: str) -> int:
@@ -210,20 +200,20 @@ def _count(member: Member, user: str) -> int:
     return len(list(member.node.store.mailbox(user, "INBOX").records()))
 
 
-def test_relayed_add_without_body_gets_it_on_request(cluster: InProcessCluster) -> None:
+def test_relayed_add_without_body_gets_it_on_request(inproc: InProcessCluster) -> None:
     """n2 (not holding alice) relays n1's add to n3 without its body while n1->n3 is
     cut; n3 asks for the body in its heartbeats, and n1 sends it once the link is back."""
     from twistedmail.testing.tcpproxy import TcpProxy
 
-    n3 = cluster.nodes[2]
+    n3 = inproc.nodes[2]
     placement = {"alice": ("n1", "n3")}
     with TcpProxy((n3.host, n3.port), name="n1->n3") as proxy:
-        via = replace_node(cluster.nodes, "n3", host=proxy.address[0], port=proxy.address[1])
-        a = cluster.start("n1", cluster.spec("n1", nodes=via, placement=placement))
-        cluster.start("n2", cluster.spec("n2", placement=placement))
-        c = cluster.start("n3", cluster.spec("n3", placement=placement))
+        via = replace_node(inproc.nodes, "n3", host=proxy.address[0], port=proxy.address[1])
+        a = inproc.start("n1", inproc.spec("n1", nodes=via, placement=placement))
+        inproc.start("n2", inproc.spec("n2", placement=placement))
+        c = inproc.start("n3", inproc.spec("n3", placement=placement))
         for name in ("n1", "n2", "n3"):
-            cluster.wait_ready(name)
+            inproc.wait_ready(name)
         wait_for(lambda: a.cluster.membership.state("n3") == "up", "n1 -> n3 up")
         proxy.cut()
         wait_for(lambda: a.cluster.peers["n3"].out is None, "n1 -> n3 down")

@@ -4,7 +4,6 @@ thread, linked over real 127.0.0.1 TCP with TLS (tests/cluster/inproc.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,14 +24,6 @@ from .inproc import (
     uidvalidity,
     wait_for,
 )
-
-
-@pytest.fixture
-def cluster() -> Iterator[InProcessCluster]:
-    """Three nodes n1..n3 (not started); stopped at teardown."""
-    c = InProcessCluster(3)
-    yield c
-    c.stop_all()
 
 
 def outcome(member: Member, user: str | None) -> Any:
@@ -58,9 +49,9 @@ def test_single_configured_node_is_ready_at_once() -> None:
         c.stop_all()
 
 
-def test_alone_waits_for_a_majority_and_says_so(cluster: InProcessCluster) -> None:
+def test_alone_waits_for_a_majority_and_says_so(inproc: InProcessCluster) -> None:
     """One node of three is catching-up, explains why, and has created no accounts."""
-    member = cluster.start("n1")
+    member = inproc.start("n1")
     wait_for(lambda: member.cluster.reason.startswith("waiting"), "a reason")
     assert call(lambda: (member.cluster.state, member.cluster.reason)) == (
         "catching-up", "waiting for a majority of the cluster: 1 of 3 nodes reachable")
@@ -69,31 +60,31 @@ def test_alone_waits_for_a_majority_and_says_so(cluster: InProcessCluster) -> No
         call(member.cluster.check_writable, "alice")
 
 
-def test_replication_both_ways(cluster: InProcessCluster) -> None:
+def test_replication_both_ways(inproc: InProcessCluster) -> None:
     """Writes on n1 and on n2 reach every node; replicas converge."""
-    cluster.start_all()
-    append(cluster["n1"], "alice", b"Subject: one\r\n\r\nfrom n1\r\n")
-    append(cluster["n2"], "alice", b"Subject: two\r\n\r\nfrom n2\r\n")
-    append(cluster["n3"], "bob", b"Subject: three\r\n\r\nfrom n3\r\n")
-    summary = cluster.wait_converged()
+    inproc.start_all()
+    append(inproc["n1"], "alice", b"Subject: one\r\n\r\nfrom n1\r\n")
+    append(inproc["n2"], "alice", b"Subject: two\r\n\r\nfrom n2\r\n")
+    append(inproc["n3"], "bob", b"Subject: three\r\n\r\nfrom n3\r\n")
+    summary = inproc.wait_converged()
     assert len(summary["alice"]["INBOX"]) == 2
     assert len(summary["bob"]["INBOX"]) == 1
     for name in ("n1", "n2", "n3"):
-        assert sorted(messages(cluster[name], "alice")) == [
+        assert sorted(messages(inproc[name], "alice")) == [
             b"Subject: one\r\n\r\nfrom n1\r\n", b"Subject: two\r\n\r\nfrom n2\r\n"]
 
 
-def test_durable_fires_after_a_peer_applied(cluster: InProcessCluster) -> None:
+def test_durable_fires_after_a_peer_applied(inproc: InProcessCluster) -> None:
     """durable() fires only once a peer reported the change applied, and it is there."""
-    cluster.start_all()
-    n1 = cluster["n1"]
+    inproc.start_all()
+    n1 = inproc["n1"]
     body = b"Subject: durable\r\n\r\nacked\r\n"
     append(n1, "alice", body)
     seq = call(lambda: n1.cluster.replica.seq)
     assert outcome(n1, "alice") == "ok"
     acked = [name for name in ("n2", "n3") if call(lambda n=name: n1.cluster.peers[n].acked) >= seq]
     assert acked
-    assert all(body in messages(cluster[name], "alice") for name in acked)
+    assert all(body in messages(inproc[name], "alice") for name in acked)
 
 
 def test_durable_fails_after_ack_timeout_when_the_peer_is_gone() -> None:
@@ -112,15 +103,15 @@ def test_durable_fails_after_ack_timeout_when_the_peer_is_gone() -> None:
         c.stop_all()
 
 
-def test_check_writable_counts_live_holders(cluster: InProcessCluster) -> None:
+def test_check_writable_counts_live_holders(inproc: InProcessCluster) -> None:
     """Too few live replicas: ClusterUnavailable with the contract's text, unless degraded."""
-    cluster.start_all()
-    n1 = cluster["n1"]
+    inproc.start_all()
+    n1 = inproc["n1"]
     wait_for(lambda: n1.cluster.membership.live() == {"n2", "n3"}, "n2 and n3 up")
     call(n1.cluster.check_writable, "alice")
-    cluster.stop("n2")
+    inproc.stop("n2")
     call(n1.cluster.check_writable, "alice")  # n1 + n3: still 2 of 3
-    cluster.stop("n3")
+    inproc.stop("n3")
     wait_for(lambda: not n1.cluster.membership.live(), "n2 and n3 not live")
     with pytest.raises(ClusterUnavailable) as err:
         call(n1.cluster.check_writable, "alice")
@@ -131,31 +122,31 @@ def test_check_writable_counts_live_holders(cluster: InProcessCluster) -> None:
     assert outcome(n1, "alice") == "ok"
 
 
-def test_heartbeat_states_up_suspect_down_up(cluster: InProcessCluster) -> None:
+def test_heartbeat_states_up_suspect_down_up(inproc: InProcessCluster) -> None:
     """A stopped peer goes up -> suspect -> down; restarted, it is up again."""
-    cluster.start_all()
-    n1 = cluster["n1"]
+    inproc.start_all()
+    n1 = inproc["n1"]
     wait_for(lambda: n1.cluster.membership.state("n2") == "up", "n2 up")
     seen: list[tuple[str, str, str]] = []
     call(n1.cluster.membership.listeners.append, lambda *change: seen.append(change))
-    cluster.stop("n2")
+    inproc.stop("n2")
     wait_for(lambda: n1.cluster.membership.state("n2") == "down", "n2 down")
-    cluster.start("n2")
+    inproc.start("n2")
     wait_for(lambda: n1.cluster.membership.state("n2") == "up", "n2 up again")
     assert [c for c in call(lambda: list(seen)) if c[0] == "n2"] == [
         ("n2", "up", "suspect"), ("n2", "suspect", "down"), ("n2", "down", "up")]
 
 
-def test_root_collision_refused_at_hello(cluster: InProcessCluster) -> None:
+def test_root_collision_refused_at_hello(inproc: InProcessCluster) -> None:
     """A joining node presenting a live peer's root is refused, logs why and exits;
     the live nodes stay ready."""
-    cluster.start_all()  # a node serves once both peers hold its reservation (3 nodes)
+    inproc.start_all()  # a node serves once both peers hold its reservation (3 nodes)
     for name in ("n1", "n2", "n3"):
-        cluster.wait_ready(name)
-    cluster.stop("n3")
-    clash = replace_node(cluster.nodes, "n3", root=2)  # n2's root
+        inproc.wait_ready(name)
+    inproc.stop("n3")
+    clash = replace_node(inproc.nodes, "n3", root=2)  # n2's root
     with LogCapture() as logs:
-        joiner = cluster.start("n3", cluster.spec("n3", nodes=clash))
+        joiner = inproc.start("n3", inproc.spec("n3", nodes=clash))
         wait_for(lambda: joiner.refusals, "n3 refused")
         wait_for(lambda: logs.has("cluster link from n3 (127.0.0.1:"), "the refusal logged")
     assert call(lambda: joiner.cluster.state) == "refused"
@@ -163,27 +154,27 @@ def test_root_collision_refused_at_hello(cluster: InProcessCluster) -> None:
     assert joiner.cluster.reason.startswith("refused: ")
     assert logs.has("cluster node n3 refused: ")
     assert any("refused: node n3 presents uidvalidity root 2" in line for line in logs.lines)
-    assert call(lambda: cluster["n1"].cluster.ready and cluster["n2"].cluster.ready)
-    assert cluster["n1"].refusals == [] and cluster["n2"].refusals == []
+    assert call(lambda: inproc["n1"].cluster.ready and inproc["n2"].cluster.ready)
+    assert inproc["n1"].refusals == [] and inproc["n2"].refusals == []
     assert call(lambda: joiner.cluster.node.store.users()) == []
 
 
 def test_restarted_empty_node_catches_up_by_snapshot_with_larger_uidvalidity(
-        cluster: InProcessCluster) -> None:
+        inproc: InProcessCluster) -> None:
     """n3 restarted empty gets a snapshot (peers' logs are short), then shows every
     folder with a UIDVALIDITY above any it showed before (clock floor is the same)."""
-    cluster.start_all(log_limit=5)
+    inproc.start_all(log_limit=5)
     for i in range(12):
-        append(cluster["n1"], "alice", b"Subject: %d\r\n\r\nbefore restart\r\n" % i)
-    cluster.wait_converged()
-    before = {name: uidvalidity(cluster["n3"], "alice", name)
+        append(inproc["n1"], "alice", b"Subject: %d\r\n\r\nbefore restart\r\n" % i)
+    inproc.wait_converged()
+    before = {name: uidvalidity(inproc["n3"], "alice", name)
               for name in ("INBOX", "Sent", "Trash")}
-    cluster.stop("n3")
-    n3 = cluster.start("n3", log_limit=5)
-    cluster.wait_ready("n3")
+    inproc.stop("n3")
+    n3 = inproc.start("n3", log_limit=5)
+    inproc.wait_ready("n3")
     assert call(lambda: n3.cluster.stats["snapshots_in"]) >= 1
     assert len(messages(n3, "alice")) == 12
-    cluster.wait_converged()
+    inproc.wait_converged()
     for name, old in before.items():
         new = uidvalidity(n3, "alice", name)
         assert split(new)[0] == split(old)[0] == 3
@@ -192,12 +183,12 @@ def test_restarted_empty_node_catches_up_by_snapshot_with_larger_uidvalidity(
     assert status["uidvalidity"]["floor"] > split(max(before.values()))[1]
 
 
-def test_reservation_is_replicated_and_extended(cluster: InProcessCluster) -> None:
+def test_reservation_is_replicated_and_extended(inproc: InProcessCluster) -> None:
     """Peers learn the node's reservation; using half the block extends it."""
-    cluster.start_all()
-    n1 = cluster["n1"]
+    inproc.start_all()
+    n1 = inproc["n1"]
     top = call(lambda: n1.cluster.status()["uidvalidity"]["reserved"])
-    wait_for(lambda: cluster["n2"].cluster.replica.reservations.get("n1") == top,
+    wait_for(lambda: inproc["n2"].cluster.replica.reservations.get("n1") == top,
              "n2 knows n1's reservation")
 
     def burn() -> None:  # DELETE + CREATE of one name: a fresh counter each time
@@ -208,10 +199,10 @@ def test_reservation_is_replicated_and_extended(cluster: InProcessCluster) -> No
             n1.node.store.apply(DeleteMailbox("alice", "churn"))
 
     call(burn)
-    wait_for(lambda: cluster["n2"].cluster.replica.reservations.get("n1", 0) > top,
+    wait_for(lambda: inproc["n2"].cluster.replica.reservations.get("n1", 0) > top,
              "n2 knows the extension")
     issued = call(lambda: n1.cluster.status()["uidvalidity"]["issued"])
-    assert issued <= call(lambda: cluster["n2"].cluster.replica.reservations["n1"])
+    assert issued <= call(lambda: inproc["n2"].cluster.replica.reservations["n1"])
 
 
 def _replace(spec: Any, **changes: Any) -> Any:

@@ -141,46 +141,44 @@ def node(name: str, root: int, extra: str = "", cluster: str | None = None) -> s
 
 TWO = node("n1", 1) + node("n2", 2)
 
+
+def n2(extra: str = "", cluster: str | None = None, root: int = 2) -> str:
+    """A two-node cluster file (with the secret) whose second node, n2, is at fault."""
+    return SECRET + node("n1", 1) + node("n2", root, extra, cluster)
+
+
 ERRORS: list[tuple[str, str]] = [
     # nodes
     (SECRET + node("n1", 1) + node("n1", 2), "node[1].name: duplicate node name 'n1'"),
-    (SECRET + node("n1", 1) + node("n2", 1), "node[1].uidvalidity_root: root 1 is already "
-                                             "node n1's"),
+    (n2(root=1), "node[1].uidvalidity_root: root 1 is already node n1's"),
     (SECRET + node("n1", 1) + '[[node]]\nuidvalidity_root = 2\ncluster = "tcp:7002"\n',
      "node[1].name: every [[node]] needs a name"),
     (SECRET + node("n1", 1) + '[[node]]\nname = "bad name"\n', "node[1].name: 'bad name' is not"),
     (SECRET + node("n1", 1) + '[[node]]\nname = "n2"\ncluster = "tcp:7002"\n',
      "node[1].uidvalidity_root: every node of a cluster needs its own root"),
-    (SECRET + node("n1", 1) + node("n2", 256), "node[1].uidvalidity_root: must be an integer "
-                                               "0-255, got 256"),
-    (SECRET + node("n1", 1) + node("n2", 2, cluster=""), "node[1].cluster: every node of a "
-                                                          "cluster needs a cluster endpoint"),
-    (SECRET + node("n1", 1) + node("n2", 2, 'colour = "red"\n'), "node[1].colour: unknown key"),
-    (SECRET + node("n1", 1) + node("n2", 2, 'site = ""\n'), "node[1].site: must be a non-empty"),
-    (SECRET + node("n1", 1) + node("n2", 2, 'site = "a b"\n'), "node[1].site: 'a b' is not"),
+    (n2(root=256), "node[1].uidvalidity_root: must be an integer 0-255, got 256"),
+    (n2(cluster=""), "node[1].cluster: every node of a cluster needs a cluster endpoint"),
+    (n2('colour = "red"\n'), "node[1].colour: unknown key"),
+    (n2('site = ""\n'), "node[1].site: must be a non-empty"),
+    (n2('site = "a b"\n'), "node[1].site: 'a b' is not"),
     # endpoints and addresses
-    (SECRET + node("n1", 1) + node("n2", 2, cluster='cluster = "nonsense:1"\n'),
-     "node[1].cluster: bad endpoint 'nonsense:1'"),
-    (SECRET + node("n1", 1) + node("n2", 2, cluster='cluster = "tcp:99999"\n'),
+    (n2(cluster='cluster = "nonsense:1"\n'), "node[1].cluster: bad endpoint 'nonsense:1'"),
+    (n2(cluster='cluster = "tcp:99999"\n'),
      "node[1].cluster: bad endpoint 'tcp:99999': port must be 0-65535"),
-    (SECRET + node("n1", 1) + node("n2", 2, 'imap = ["nonsense:1"]\n'),
-     "node[1].imap: bad endpoint 'nonsense:1'"),
-    (SECRET + node("n1", 1) + node("n2", 2, 'imap = "tcp:1"\n'),
-     "node[1].imap: must be a list of endpoint strings"),
-    (SECRET + node("n1", 1) + node("n2", 2, "imap = []\n"), "node[1].imap: needs at least one"),
-    (SECRET + node("n1", 1) + node("n2", 2, cluster='cluster = "tcp:0"\n'),
+    (n2('imap = ["nonsense:1"]\n'), "node[1].imap: bad endpoint 'nonsense:1'"),
+    (n2('imap = "tcp:1"\n'), "node[1].imap: must be a list of endpoint strings"),
+    (n2("imap = []\n"), "node[1].imap: needs at least one"),
+    (n2(cluster='cluster = "tcp:0"\n'),
      "node[1].cluster_address: needed when node[1].cluster listens on port 0"),
-    (SECRET + node("n1", 1) + node("n2", 2, cluster='cluster = "tcp:7002:interface=0.0.0.0"\n'),
+    (n2(cluster='cluster = "tcp:7002:interface=0.0.0.0"\n'),
      "node[1].cluster_address: needed when node[1].cluster listens on every interface"),
-    (SECRET + node("n1", 1) + node("n2", 2, cluster='cluster = "unix:/tmp/c.sock"\n'),
+    (n2(cluster='cluster = "unix:/tmp/c.sock"\n'),
      "node[1].cluster_address: needed when node[1].cluster is not tcp:PORT"),
-    (SECRET + node("n1", 1) + node("n2", 2, 'cluster_address = "nohost"\n'),
-     "node[1].cluster_address: must be HOST:PORT"),
-    (SECRET + node("n1", 1) + node("n2", 2, 'cluster_address = "h:0"\n'),
-     "node[1].cluster_address: must be an integer 1-65535, got 0"),
-    (SECRET + node("n1", 1) + node("n2", 2, 'cluster_address = "127.0.0.1:7001"\n'),
+    (n2('cluster_address = "nohost"\n'), "node[1].cluster_address: must be HOST:PORT"),
+    (n2('cluster_address = "h:0"\n'), "node[1].cluster_address: must be an integer 1-65535, got 0"),
+    (n2('cluster_address = "127.0.0.1:7001"\n'),
      "node[1].cluster_address: cluster address 127.0.0.1:7001 is already node n1's"),
-    (SECRET + node("n1", 1) + node("n2", 2, cluster='cluster = "tcp:7001:interface=127.0.0.1"\n'),
+    (n2(cluster='cluster = "tcp:7001:interface=127.0.0.1"\n'),
      "node[1].cluster: cluster address 127.0.0.1:7001 is already node n1's"),
     ('[cluster]\n[node]\nname = "n1"\ncluster_address = "h:1"\n',
      "node.cluster_address: needs node.cluster too"),
@@ -299,7 +297,7 @@ def test_node_table_cluster_keys_allowed_and_others_listed(tmp_path: Path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (SECRET + node("n1", 1) + node("n2", 1), "node[1].uidvalidity_root: root 1 is already"),
+        (n2(root=1), "node[1].uidvalidity_root: root 1 is already"),
         (TWO, "cluster.secret: required with more than one node"),
         (SECRET + TWO + '[accounts]\nalice = ["n7"]\n', "accounts.alice: unknown node 'n7'"),
     ],

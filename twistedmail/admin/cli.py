@@ -2,13 +2,17 @@
 
     clustermail cluster up -n 3 [--base-port 1143] [--dir DIR] [--user alice:secret]...
     clustermail cluster down [--dir DIR]
+    clustermail [--admin ENDPOINT | --node NAME [--config FILE]] [--all-nodes] COMMAND
+        convert -e- MAILFILE | convert -e MAILFILE | status [--json] | set-root N
+        users add NAME PASSWORD | users del NAME | users passwd NAME PASSWORD | users list
+        load convert -e- mail\\alice.nsf | console
 
 ``cluster up`` writes DIR/cluster.toml (roots 1..n, IMAP ports base, base+1, ...,
 cluster ports from --cluster-base-port, a random secret, the demo account made
 on n1), starts one ``twistd -n clustermail --config DIR/cluster.toml --node nI``
-process per node (pid file and log file per node in DIR), waits until every
-node greets with ``* OK``, and prints a table of the nodes.  ``cluster down``
-stops the processes ``up`` recorded in DIR/nodes.json.
+process per node (pid file, log file and admin socket DIR/nI.admin per node in
+DIR), waits until every node greets with ``* OK``, and prints a table of the
+nodes.  ``cluster down`` stops the processes ``up`` recorded in DIR/nodes.json.
 
 Invariants:
   * Only 127.0.0.1 is used; a port already in use stops ``up`` before any
@@ -17,9 +21,11 @@ Invariants:
     the whole ``up`` (the nodes already started are stopped) with its log tail.
   * ``down`` signals only pids it recorded whose command line is still that
     node's twistd (a recycled pid is left alone).
-  * Errors are one line on stderr and exit status 1, never a traceback.
+  * Errors are one line on stderr and exit status 1 (2 for bad arguments),
+    never a traceback.
 
-Issue 4 adds the admin subcommands (convert, status, users) beside ``cluster``.
+The admin subcommands (issue 4) live in twistedmail/admin/actions.py (one
+command) and twistedmail/admin/console.py (the interactive console).
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import twistedmail
+from twistedmail import config as node_config
+from twistedmail.admin import actions, console
+from twistedmail.admin.client import AdminClientError
 
 HOST = "127.0.0.1"
 DEFAULT_DIR = "clustermail-local"
@@ -65,6 +74,7 @@ class LocalNode:
     log: str
     pidfile: str
     pid: int | None = None
+    admin: str = ""  # the node's --admin endpoint (unix:DIR/nI.admin)
 
     @property
     def imap(self) -> str:
@@ -77,13 +87,18 @@ class LocalNode:
 
 def build_parser() -> argparse.ArgumentParser:
     """``clustermail`` with its subcommands (argparse subparsers)."""
-    parser = argparse.ArgumentParser(
-        prog="clustermail", description="Manage twistedmail clusters.")
+    parser = actions.Parser(
+        prog="clustermail", description="Manage twistedmail clusters and their nodes.",
+        epilog="Exit status: 0 success, 1 refused or unreachable, 2 bad arguments.")
+    actions.add_target_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    actions.add_admin_commands(commands)
+    repl = commands.add_parser("console", help="interactive admin console (history, help)")
+    repl.set_defaults(run=console.run_console)
     cluster = commands.add_parser("cluster", help="run a local cluster on 127.0.0.1")
-    actions = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+    steps = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    up = actions.add_parser(
+    up = steps.add_parser(
         "up", help="start N nodes on 127.0.0.1 and wait until each serves",
         description="Write DIR/cluster.toml and start one twistd clustermail per node.")
     up.add_argument("-n", "--nodes", type=int, default=3, help="number of nodes (default 3)")
@@ -101,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds to wait for every node to serve (default 60)")
     up.set_defaults(run=cluster_up)
 
-    down = actions.add_parser("down", help="stop the nodes `cluster up` started in DIR")
+    down = steps.add_parser("down", help="stop the nodes `cluster up` started in DIR")
     down.add_argument("--dir", default=DEFAULT_DIR, help=f"(default ./{DEFAULT_DIR})")
     down.add_argument("--timeout", type=float, default=10.0,
                       help="seconds to wait for each node after SIGTERM before SIGKILL")
@@ -111,10 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clustermail`` console script."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return int(args.run(args))
-    except CliError as err:
+    except actions.UsageError as err:
+        print(f"clustermail: error: {err}", file=sys.stderr)
+        return 2
+    except (CliError, AdminClientError) as err:
         print(f"clustermail: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -176,7 +194,8 @@ def _layout(args: argparse.Namespace, workdir: Path) -> list[LocalNode]:
         raise CliError("--cluster-base-port: the cluster ports overlap the IMAP ports")
     return [
         LocalNode(f"n{i}", i, args.base_port + i - 1, cluster_base + i - 1,
-                  str(workdir / f"n{i}.log"), str(workdir / f"n{i}.pid"))
+                  str(workdir / f"n{i}.log"), str(workdir / f"n{i}.pid"),
+                  admin=f"unix:{workdir / f'n{i}.admin'}")
         for i in range(1, args.nodes + 1)
     ]
 
@@ -201,6 +220,8 @@ def cluster_config(nodes: Sequence[LocalNode], users: dict[str, str], secret: st
             f"imap = [{q(f'tcp:{node.imap_port}:interface={HOST}')}]",
             f"cluster = {q(f'tcp:{node.cluster_port}:interface={HOST}')}",
         ]
+        if node.admin and "admin" in node_config.NODE_KEYS:
+            lines.append(f"admin = {q(node.admin)}")  # where `clustermail --node` finds it
         if demo and node.root == 1:
             lines.append("demo = true  # the demo account's sample mail is made here once")
         lines.append("")
@@ -235,12 +256,17 @@ def _spawn(node: LocalNode, config: Path, workdir: Path,
     """``twistd -n clustermail --config ... --node nI``, detached from this process."""
     argv = [sys.executable, "-c", TWISTD, "--nodaemon", f"--pidfile={node.pidfile}",
             f"--logfile={node.log}", "clustermail", "--config", str(config),
-            "--node", node.name, *extra]
+            "--node", node.name, *_admin_option(node), *extra]
     with open(node.log, "ab") as log:
         log.write(f"=== clustermail cluster up: {' '.join(argv[3:])}\n".encode())
         log.flush()
         return subprocess.Popen(argv, cwd=workdir, env=_env(workdir), stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _admin_option(node: LocalNode) -> list[str]:
+    """``--admin unix:DIR/nI.admin`` (when this twistedmail's node has the option)."""
+    return ["--admin", node.admin] if node.admin and "admin" in node_config.CLI_KEYS else []
 
 
 def _env(workdir: Path) -> dict[str, str]:
@@ -325,6 +351,9 @@ def _table(nodes: Sequence[LocalNode], users: dict[str, str], demo: bool,
         f"accounts: {', '.join(accounts) or 'none (add --user NAME:PASSWORD)'}",
         f"try:  python3 -c \"import imaplib; c = imaplib.IMAP4('{HOST}', {nodes[0].imap_port}); "
         f"print(c.login('demo', 'demo'))\"" if demo else "",
+        *(f"admin {n.name}: {n.admin}" for n in nodes if n.admin),
+        f"admin: clustermail --dir {workdir} --node n1 status "
+        f"(or --all-nodes; the Domino form: --node n1 load convert -e- 'mail\\alice.nsf')",
         f"stop: clustermail cluster down --dir {workdir}",
     ]
     return "\n".join(line for line in out if line)

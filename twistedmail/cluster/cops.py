@@ -92,10 +92,25 @@ def max_stamp(body: dict[str, Any]) -> Stamp | None:
     return stamp(max(found)) if found else None
 
 
+# Recent batches by the identity of their cop objects (kept alive with the bytes, so
+# an id is never reused while cached): a node pushes the same logged cops to every
+# peer in one reactor turn and encodes them once.
+_ENCODED: dict[tuple[int, ...], tuple[Sequence[Cop], bytes]] = {}
+_ENCODED_LIMIT = 8
+
+
 def encode(cops: Sequence[Cop]) -> bytes:
     """Compact JSON: one list of [origin, seq, kind, body, blobs]."""
+    key = tuple(map(id, cops))
+    hit = _ENCODED.get(key)
+    if hit is not None:
+        return hit[1]
     out = [[c.origin, c.seq, c.kind, c.body, list(c.blobs)] for c in cops]
-    return json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    data = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(_ENCODED) >= _ENCODED_LIMIT:
+        _ENCODED.pop(next(iter(_ENCODED)))
+    _ENCODED[key] = (list(cops), data)
+    return data
 
 
 def decode(data: bytes) -> list[Cop]:

@@ -175,7 +175,8 @@ class PeerLink(amp.AMP):
 
     def my_fields(self) -> tuple[str, str, int, str]:
         me = self.host.spec.me
-        return me.name, self.host.incarnation, me.root, me.site
+        root = getattr(self.host, "root", me.root)  # the current root (admin set-root)
+        return me.name, self.host.incarnation, root, me.site
 
     def authenticated(self, hello: PeerHello) -> None:
         self.peer = hello

@@ -96,6 +96,11 @@ class ClusterSpec:
     placement: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # every node's name in file order (derived; asked on every write's durability check)
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(n.name for n in self.nodes))
 
     def peers(self) -> tuple[NodeSpec, ...]:
         """Every member but ``me``."""
@@ -111,7 +116,8 @@ class ClusterSpec:
     def holders(self, user: str) -> tuple[str, ...]:
         """Names of the nodes holding ``user``'s mail file ([accounts]; default: all)."""
         placed = self.placement.get(user)
-        return placed if placed is not None else tuple(n.name for n in self.nodes)
+        return placed if placed is not None else self.names
+
 
     def holds(self, user: str, node: str | None = None) -> bool:
         """Whether ``node`` (default: this one) holds ``user``'s mail file."""

@@ -115,6 +115,7 @@ class MailStore:
     ) -> None:
         self.node_name = node_name
         self.uidvalidity_root = check_root(uidvalidity_root)
+        self.roots_used = {self.uidvalidity_root}  # set_root: folders may keep older roots
         self.clock = clock
         self.allocator = UidValidityAllocator(uidvalidity_root, clock, uidvalidity_state)
         self.blobs = BlobPool()
@@ -199,6 +200,12 @@ class MailStore:
         """A fresh message instance id (node_name, n), n strictly increasing."""
         self._instance_seq += 1
         return (self.node_name, self._instance_seq)
+
+    def set_root(self, root: int) -> None:
+        """``set-root``: allocate with ``root`` from now on; existing folders keep
+        their UIDVALIDITY (an older root) until their next Regenerate."""
+        self.uidvalidity_root = self.allocator.root = check_root(root)
+        self.roots_used.add(root)
 
     def has_account(self, user: str) -> bool:
         """True if ``user`` has an account here."""
@@ -585,7 +592,7 @@ class MailStore:
                 assert box.id not in seen_ids, f"duplicate id {box.id}"
                 seen_ids.add(box.id)
                 root, counter = split(box.uidvalidity)
-                assert root == self.uidvalidity_root
+                assert root in self.roots_used, f"root {root} never used here"
                 assert 0 < counter <= self.allocator.last(user, name), "uidvalidity ahead"
                 box._check()
                 for rec in box.records():

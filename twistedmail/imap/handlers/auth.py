@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from twistedmail.auth import IMailUser, IScramCredentials
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import Bad, No
-from twistedmail.imap.handlers.durable import check_login
+from twistedmail.imap.handlers.durable import check_enabled, check_login, track_session
 from twistedmail.imap.responses import Atom
 from twistedmail.imap.scram import MECHANISM as SCRAM
 from twistedmail.imap.scram import ScramError, ScramServer
@@ -140,7 +140,9 @@ def _check(session: Session, user: str, password: str, name: str) -> Deferred[An
 def _logged_in(session: Session, user: str, name: str) -> tuple[str, str, tuple[object, ...]]:
     """Enter the authenticated state; the tagged OK carries the new CAPABILITY."""
     check_login(session, user)  # a mail file held elsewhere in the cluster
+    check_enabled(session, user)  # convert -e- (twistedmail/admin/mailfiles.py)
     session.authenticated(user)
+    track_session(session)
     from twistedmail.imap.dispatch import capabilities
 
     caps = tuple(Atom(x) for x in capabilities(session))

@@ -16,6 +16,9 @@ Invariants:
     the copies are durable, so a failed MOVE leaves the mail where it was.
   * A user whose mail file this node does not hold cannot log in here:
     ``NO [UNAVAILABLE] mail file of U is not on node N (held on ...)``.
+  * A mail file disabled by ``convert -e-`` (twistedmail/admin/mailfiles.py):
+    LOGIN / AUTHENTICATE as its owner and SELECT / EXAMINE of its folders get
+    ``NO [UNAVAILABLE] IMAP is disabled for mail file U on N (convert -e-)``.
 """
 
 from __future__ import annotations
@@ -49,6 +52,22 @@ def check_login(session: Session, user: str) -> None:
         return
     held = ", ".join(spec.holders(user))
     raise No(f"mail file of {user} is not on node {spec.me.name} (held on {held})", UNAVAILABLE)
+
+
+def check_enabled(session: Session, user: str) -> None:
+    """NO [UNAVAILABLE] when ``user``'s mail file is disabled here (convert -e-)."""
+    from twistedmail.admin.mailfiles import MailFiles
+
+    refusal = MailFiles.of(session.node).refusal(user)
+    if refusal is not None:
+        raise No(refusal, UNAVAILABLE)
+
+
+def track_session(session: Session) -> None:
+    """Let the admin side reach this logged-in session (convert -e- sends BYE)."""
+    from twistedmail.admin.mailfiles import MailFiles
+
+    MailFiles.of(session.node).track(session)
 
 
 def check_writable(session: Session, owner: str) -> None:

@@ -7,6 +7,7 @@ from twistedmail.imap import modseq, rev2
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.fetchrender import flags_bytes
 from twistedmail.imap.handlers.common import Reply
+from twistedmail.imap.handlers.durable import check_enabled
 from twistedmail.imap.namespaces import has_right, require, writable
 from twistedmail.imap.responses import Atom
 from twistedmail.imap.selected import SelectedView
@@ -37,6 +38,7 @@ def select(session: Session, cmd: c.Select) -> tuple[str, str, tuple[object, ...
     session.unselect()  # RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
     mailbox = session.mailbox(cmd.mailbox)
     require(session, mailbox, "r")  # RFC 4314 §4; without s/w/t/e rights: READ-ONLY
+    check_enabled(session, mailbox.user)  # convert -e- of the folder's mail file
     readonly = cmd.readonly or not writable(session, mailbox)
     if cmd.condstore:
         modseq.activate(session)  # RFC 7162 §3.1.8

@@ -1,0 +1,1 @@
+"""Tests of the management channel and convert (issue 4)."""
