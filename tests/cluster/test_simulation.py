@@ -53,12 +53,10 @@ def test_kills_and_snapshots_happen() -> None:
     assert stats.partitions > 0 and stats.snapshots > 0
 
 
-@pytest.mark.parametrize("seed", (134, 161, 198))
+@pytest.mark.parametrize("seed", (23, 101))
 def test_crash_loop_never_reuses_a_uidvalidity(seed: int) -> None:
-    """Crash loops (kill right after a join) never reuse a UIDVALIDITY counter: seeds that
-    do reuse one when a reservation needs only one peer's ack (service.py's rule)."""
-    with pytest.raises(SimFailure, match="(?i)uidvalidity"):
-        run_seed(seed, 300, 3, fault_rate=0.1, reserve_acks=1)
+    """Crash loops (a node killed again while or right after joining) never present a
+    UIDVALIDITY counter twice: the join counts only serving peers (service.py's rule)."""
     stats = _run(seed, 300, fault_rate=0.1)
     assert stats.kills > 1
 
@@ -101,11 +99,10 @@ def test_checks_catch_a_lost_message() -> None:
 
 def test_uid_map_reuse_is_reported() -> None:
     """One (node, folder, UIDVALIDITY, UID) seen with two instances is a violation."""
-    sim = SimCluster(3, 2)
-    sim.run(200)
-    node = sim.nodes[0]
-    assert node.store is not None
-    box = next(b for user in USERS for b in node.store.mailboxes(user) if len(b))
+    sim = SimCluster(3, 5)
+    sim.run(400)
+    node, box = next((nd, b) for nd in sim.nodes if nd.store is not None
+                     for user in USERS for b in nd.store.mailboxes(user) if len(b))
     uid = box.uids()[0]
     sim.seen.see(node.name, box, uid, ("someone-else~0", 1))
     with pytest.raises(SimFailure, match="mapped to"):

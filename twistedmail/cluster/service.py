@@ -76,6 +76,7 @@ class _Peer:
     out: OutLink | None = None
     ins: set[InLink] = field(default_factory=set)
     hello_vv: dict[str, int] | None = None  # its VV when our link to it said Hello
+    hello_ready: bool = False  # it was serving when it answered that Hello
     acked: int = 0  # highest own seq it reported applied
     reported: int = 0  # the reservation it holds for this node
     refusal: str = ""
@@ -324,6 +325,7 @@ class ClusterNode(service.Service):
                 peer.out.abort()
             peer.out = link
             peer.hello_vv = dict(hello.vv or {})
+            peer.hello_ready = bool(hello.ready)
             if peer.acked and (hello.vv or {}).get(self.incarnation, 0) < peer.acked:
                 peer.acked = 0  # a new incarnation of the peer: its acks start over
             log.info("cluster link to {node} up ({inc}, root {root})", node=hello.node,
@@ -498,11 +500,7 @@ class ClusterNode(service.Service):
         if self.state != CATCHING_UP or not self.running:
             return
         if self._floor == 0:
-            mine = self.replica.vv()
-            synced = [n for n, p in self.peers.items()
-                      if p.out is not None and p.hello_vv is not None
-                      and covers(mine, p.hello_vv)]
-            if 1 + len(synced) < self._majority():
+            if not self._joined():
                 self._update_reason()
                 return
             self._start_reservation()
@@ -510,6 +508,25 @@ class ClusterNode(service.Service):
             self._update_reason()
             return
         self._become_ready()
+
+    def _joined(self) -> bool:
+        """In sync with a majority, counting only peers that were serving when they
+        answered our Hello: a peer still catching up may not know every UIDVALIDITY
+        reservation made for this node yet (found by the simulation: a restarted
+        peer's empty memory let a node repeat a UIDVALIDITY).  Exception, a fresh
+        start: every peer answered and none serves -- then all of them count."""
+        mine = self.replica.vv()
+        linked = {n: p for n, p in self.peers.items()
+                  if p.out is not None and p.hello_vv is not None}
+        for name, peer in linked.items():
+            if not peer.hello_ready and self.membership.info(name).ready and peer.out:
+                peer.out.abort()  # it serves now: Hello again to learn what it holds
+        synced = [n for n, p in linked.items() if covers(mine, p.hello_vv or {})]
+        serving = [n for n in synced if linked[n].hello_ready]
+        if 1 + len(serving) >= self._majority():
+            return True
+        fresh_start = not any(p.hello_ready for p in linked.values())
+        return fresh_start and len(synced) == len(self.peers)
 
     def _reserve_acks(self) -> int:
         return sum(1 for p in self.peers.values() if p.acked >= self._reserve_seq)
@@ -533,9 +550,11 @@ class ClusterNode(service.Service):
             self.reason = (f"waiting for a majority of the cluster: {reachable} of {total} "
                            f"nodes reachable")
         else:
-            lagging = sorted(n for n, p in self.peers.items() if p.out is not None)
-            self.reason = (f"catching up with {', '.join(lagging)} "
-                           f"(a majority of {need} of {total} nodes must be in sync)")
+            linked = sorted(n for n, p in self.peers.items() if p.out is not None)
+            serving = [n for n in linked if self.peers[n].hello_ready]
+            self.reason = (f"catching up with {', '.join(linked)} (a majority of {need} of "
+                           f"{total} nodes must be in sync, counting only serving peers: "
+                           f"{', '.join(serving) or 'none yet'})")
 
     def _known_reservation(self) -> int:
         reported = max((p.reported for p in self.peers.values()), default=0)

@@ -24,7 +24,7 @@ Invariants (a violation raises ``SimFailure`` naming the seed and the command re
 - no (node, user, folder, UIDVALIDITY, UID) is ever seen mapped to two instances, across kills;
 - every UIDVALIDITY carries its node's root (roots unique, so values are unique across nodes),
   and per node and folder name it never decreases, across kills too: a restarted node's floor
-  is above every counter the node issued before;
+  is above every counter the node presented before (issued while or before it served);
 - ``MailStore.check_invariants()`` on every node, and no store listener ever failed.
 Every loop is bounded: ``steps`` actions, then at most QUIET_LIMIT simulated seconds to settle.
 """
@@ -122,6 +122,7 @@ class SimNode:
     replica: Replica | None = None
     floor: int = 0
     hellos: dict[str, int] = field(default_factory=dict)  # peer -> reservation it holds
+    ready_hellos: set[str] = field(default_factory=set)  # peers that answered while serving
     snap_at: float = -1.0
     snap_done: bool = False
     reserved: int = 0  # top of the reservation some peer holds
@@ -250,7 +251,9 @@ class SimCluster:
         node.incarnation = f"{node.name}~{self.rng.getrandbits(32):08x}"
         skew = node.skew
         store = MailStore(node.incarnation, node.root, lambda: self.clock.seconds() + skew)
-        store.subscribe(self.seen.listener(node.name, node.root, store))
+        observe = self.seen.listener(node.name, node.root, store)
+        # Only what a serving node shows counts (a catching-up node answers BYE to all).
+        store.subscribe(lambda op, ch: observe(op, ch) if node.phase == "ready" else None)
         hlc = HLC(node.incarnation, lambda: int((self.clock.seconds() + skew) * 1000))
         replica = Replica(store, node.incarnation, hlc, log_limit=self.log_limit)
         replica.listeners.append(functools.partial(self._push, node, node.incarnation))
@@ -259,21 +262,26 @@ class SimCluster:
         node.store, node.replica, node.phase = store, replica, "joining"
         node.floor, node.reserved, node.reserving, node.issued = 0, 0, None, 0
         node.hellos, node.snap_at, node.snap_done = {}, -1.0, False
+        node.ready_hellos = set()
         self._hello(node)
         self._maybe_join(node)
 
     def _issued(self, node: SimNode, counter: int) -> None:
+        """A counter a node issued; it counts as *presented* (the invariant's subject,
+        RFC 3501 §2.3.1.1) once the node serves -- a node that dies while catching up
+        showed no client anything."""
         node.issued = max(node.issued, counter)
-        self.issued_ever[node.name] = max(self.issued_ever.get(node.name, 0), counter)
+        if node.phase == "ready":
+            self.issued_ever[node.name] = max(self.issued_ever.get(node.name, 0), counter)
 
     def _hello(self, node: SimNode) -> None:
         for peer in self.nodes:
-            if peer is not node and peer.name not in node.hellos:
+            if peer is not node and peer.name not in node.ready_hellos:
                 self.net.send(node, peer, "ctl", "hello", None)
 
     def _maybe_join(self, node: SimNode) -> None:
         """Majority answered: set the UIDVALIDITY floor, reserve, ask for a snapshot."""
-        if node.phase != "joining" or len(node.hellos) + 1 <= self.n // 2:
+        if node.phase != "joining" or not self._quorum(node):
             return
         assert node.store is not None and node.replica is not None
         held = max(node.hellos.values(), default=0)
@@ -285,6 +293,14 @@ class SimCluster:
         node.phase = "catching-up"
         self._reserve(node, node.floor + RESERVE_BLOCK)
         self._ask_snapshot(node)
+
+    def _quorum(self, node: SimNode) -> bool:
+        """As the service: a majority counting only peers that serve (a peer still
+        catching up may not know every reservation yet), or, when every peer answered
+        and none serves, the whole cluster (a fresh start)."""
+        if len(node.ready_hellos) + 1 > self.n // 2:
+            return True
+        return not node.ready_hellos and len(node.hellos) == self.n - 1
 
     def _reserve(self, node: SimNode, top: int) -> None:
         assert node.replica is not None
@@ -408,10 +424,14 @@ class SimCluster:
 
     def _on_hello(self, src: SimNode, dst: SimNode, payload: Any) -> None:
         assert dst.replica is not None
-        self.net.send(dst, src, "ctl", "hello_ans", dst.replica.reservations.get(src.name, 0))
+        self.net.send(dst, src, "ctl", "hello_ans",
+                      (dst.replica.reservations.get(src.name, 0), dst.phase == "ready"))
 
-    def _on_hello_ans(self, src: SimNode, dst: SimNode, reserved: int) -> None:
-        dst.hellos.setdefault(src.name, reserved)
+    def _on_hello_ans(self, src: SimNode, dst: SimNode, answer: tuple[int, bool]) -> None:
+        reserved, ready = answer
+        dst.hellos[src.name] = max(dst.hellos.get(src.name, 0), reserved)
+        if ready:
+            dst.ready_hellos.add(src.name)
         self._maybe_join(dst)
 
     def _on_snap_req(self, src: SimNode, dst: SimNode, payload: Any) -> None:
@@ -491,6 +511,12 @@ class SimCluster:
                     node.reserved, node.reserving = max(node.reserved, top), None
             if node.phase == "catching-up" and node.snap_done and node.reserved:
                 node.phase = "ready"
+                self.issued_ever[node.name] = max(self.issued_ever.get(node.name, 0),
+                                                  node.issued)
+                assert node.store is not None
+                for user in node.store.users():  # what it presents from now on
+                    for box in node.store.mailboxes(user):
+                        self.seen.see_box(node.name, node.root, box)
             elif (node.phase == "ready" and node.reserving is None
                   and node.issued > node.reserved - RESERVE_MARGIN):
                 self._reserve(node, max(node.issued, node.reserved) + RESERVE_BLOCK)
