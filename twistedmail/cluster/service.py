@@ -54,7 +54,7 @@ log = Logger()
 
 CATCHING_UP, READY, REFUSED = "catching-up", "ready", "refused"
 BLOCK = 1024  # UIDVALIDITY counters reserved at a time
-BATCH_DELAY = 0.002  # seconds own cops wait to share a batch while others await acks
+BATCH_DELAY = 0.005  # seconds own cops wait to share a batch while others await acks
 
 
 class ClusterUnavailable(Exception):
