@@ -278,7 +278,10 @@ SECTION_KEYS = {
 }
 # Keys of a node table read by twistedmail.cluster.spec, not by NodeSettings.
 NODE_CLUSTER_KEYS = ("site", "cluster", "cluster_address")
-TOP_LEVEL = ("node", *SECTION_KEYS, "users", "cluster", "accounts")
+# Keys of a section read by twistedmail/cluster/spec.py and costs.py (public folders'
+# replicas, cost model; issue 5), not by NodeSettings.
+SECTION_OTHERS = {"public": ("replicas", "default_node", "referral_refresh")}
+TOP_LEVEL = ("node", *SECTION_KEYS, "users", "cluster", "accounts", "sites", "referrals")
 
 # command-line option -> NodeSettings field (the repeatable ones are handled apart)
 CLI_KEYS = {
@@ -369,7 +372,8 @@ def settings_from_toml(cfg: Mapping[str, Any], node: str | None = None) -> Raw:
     _take(label, table, NODE_KEYS, raw, NODE_CLUSTER_KEYS)
     for section, keys in SECTION_KEYS.items():
         if section in cfg:
-            _take(section, _table(section, cfg[section]), keys, raw)
+            _take(section, _table(section, cfg[section]), keys, raw,
+                  SECTION_OTHERS.get(section, ()))
     if "users" in cfg:
         raw["users"] = (cfg["users"], "users")
     return raw

@@ -1,6 +1,9 @@
 """Helpers for the real-client failover tests (issue 3 item 9): test messages, a tiny
 failover wrapper for client libraries (try n1, then n2, ...; no failback, DESIGN.md §4),
 loading a folder set onto a node, and a read of what a node shows by Message-ID.
+imaplib2 goes through :mod:`twistedmail.client` (:class:`ClientFailover`, issue 5 item 6),
+which does the node order, failover and no-retry itself; other libraries use the ad-hoc
+:class:`FailoverClient`.
 
 Invariants: every wait is bounded; the wrapper never retries an APPEND by itself (a lost
 APPEND is reported as "LOST", so tests can pin "no OK, present at most once").
@@ -20,6 +23,12 @@ from typing import Any, Protocol
 import imaplib2
 from imapclient import IMAPClient
 
+from twistedmail.client import (
+    Client,
+    CommandFailed,
+    OutcomeUnknown,
+    UidValidityChanged,
+)
 from twistedmail.testing.cluster import Cluster
 from twistedmail.testing.imapview import quote
 
@@ -27,6 +36,7 @@ from twistedmail.testing.imapview import quote
 # ack_timeout that an APPEND waiting for its ack is still waiting when the test kills n1
 FAST = {"heartbeat": 0.1, "suspect_after": 0.3, "down_after": 0.6, "ack_timeout": 5.0}
 MID = re.compile(rb"(?mi)^Message-ID:\s*(<[^>\s]+>)")
+Messages = dict[str, list[tuple[int, frozenset[str]]]]  # Message-ID -> [(UID, flags)]
 
 
 def message(tag: str, n: int, size: int = 0) -> bytes:
@@ -92,6 +102,16 @@ def by_message_id(
     return uv, out
 
 
+def fetched(data: Sequence[Any]) -> Messages:
+    """Message-ID -> [(UID, flags)] of imaplib2 ``UID FETCH FETCH_ITEMS`` response data."""
+    out: Messages = {}
+    for item in data:
+        if isinstance(item, tuple):
+            uid, flags = _uid_flags(item[0])
+            out.setdefault(message_id(item[1]), []).append((uid, flags))
+    return out
+
+
 def _uid_flags(meta: bytes) -> tuple[int, frozenset[str]]:
     uid, flags = 0, frozenset[str]()
     for m in FETCH_UID_FLAGS.finditer(meta):
@@ -119,9 +139,6 @@ def load(c: Cluster, node: str, user: str, folders: dict[str, list[tuple[bytes, 
 
 
 # --- client libraries behind one small interface ---------------------------------------------
-
-Messages = dict[str, list[tuple[int, frozenset[str]]]]  # Message-ID -> [(UID, flags)]
-
 
 class Lib(Protocol):
     """What the failover wrapper needs from a client library."""
@@ -182,12 +199,7 @@ class Imaplib2(_Session):
     def messages(self, conn: Any) -> Messages:
         typ, data = conn.uid("FETCH", "1:*", FETCH_ITEMS)
         assert typ == "OK", data
-        out: Messages = {}
-        for item in data:
-            if isinstance(item, tuple):
-                uid, flags = _uid_flags(item[0])
-                out.setdefault(message_id(item[1]), []).append((uid, flags))
-        return out
+        return fetched(data)
 
     def add_flags(self, conn: Any, uid: int, flags: Sequence[str]) -> None:
         typ, data = conn.uid("STORE", str(uid), "+FLAGS", "(" + " ".join(flags) + ")")
@@ -316,11 +328,70 @@ def counts(msgs: Messages) -> Counter[str]:
     return Counter({m: len(copies) for m, copies in msgs.items()})
 
 
+class ClientFailover:
+    """FailoverClient's interface on :class:`twistedmail.client.Client` (imaplib2 under
+    it): the client itself tries the nodes in order, stays on the one it reached (no
+    failback), and never re-sends an APPEND it lost; this maps its addresses to node names."""
+
+    def __init__(self, lib: Lib, cluster: Cluster, user: str, order: Sequence[str]) -> None:
+        self.lib, self.order = lib, list(order)
+        self.client = Client([cluster.imap(n) for n in order], user, cluster.users[user])
+        self._names = {cluster.imap(n): n for n in order}
+
+    @property
+    def node(self) -> str | None:
+        return None if self.client.server is None else self._names[self.client.server]
+
+    @property
+    def events(self) -> list[tuple[str, str, str]]:
+        return [(self._names[e.server], e.what, e.detail) for e in self.client.events]
+
+    def call(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn`` on the raw imaplib2 connection; on a lost one, fail over and rerun."""
+        for _ in range(len(self.order)):
+            self.client.connect()
+            try:
+                return fn(self.client.conn)
+            except self.lib.lost as err:
+                self.client.connection_lost(err)
+        raise AssertionError(f"twistedmail.client: every node failed: {self.events}")
+
+    def append(self, folder: str, raw: bytes, flags: Sequence[str] = ()) -> str:
+        """"OK" | "NO" | "LOST" (OutcomeUnknown: the client does not retry it)."""
+        try:
+            self.client.append(folder, raw, flags)
+        except CommandFailed:
+            return "NO"
+        except OutcomeUnknown:
+            return "LOST"
+        return "OK"
+
+    def resync(self, folder: str) -> tuple[int, Messages]:
+        """SELECT ``folder`` and read every message; a FETCH lost with its node is redone
+        from the SELECT on the next one (UidValidityChanged)."""
+        for _ in range(len(self.order)):
+            uidvalidity = self.client.select(folder).uidvalidity
+            assert uidvalidity is not None, self.events
+            try:
+                return uidvalidity, fetched(self.client.uid("FETCH", "1:*", FETCH_ITEMS))
+            except UidValidityChanged:
+                continue
+        raise AssertionError(f"twistedmail.client: every node failed: {self.events}")
+
+    def close(self) -> None:
+        self.client.close()
+
+
 @contextlib.contextmanager
 def failover_client(lib: Lib, c: Cluster, user: str, order: Sequence[str]
-                    ) -> Iterator[FailoverClient]:
-    """``with failover_client(LIBS["imaplib2"], c, "alice", c.names) as fc:``"""
-    client = FailoverClient(lib, c, user, order)
+                    ) -> Iterator[FailoverClient | ClientFailover]:
+    """``with failover_client(LIBS["imaplib2"], c, "alice", c.names) as fc:`` (imaplib2:
+    through twistedmail.client; other libraries: the ad-hoc FailoverClient)."""
+    client: FailoverClient | ClientFailover
+    if isinstance(lib, Imaplib2):
+        client = ClientFailover(lib, c, user, order)
+    else:
+        client = FailoverClient(lib, c, user, order)
     try:
         yield client
     finally:

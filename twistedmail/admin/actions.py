@@ -126,6 +126,9 @@ def add_admin_commands(commands: Any) -> None:
     load.add_argument("task", metavar="TASK", help="convert")
     load.add_argument("rest", nargs=argparse.REMAINDER, metavar="ARGS")
     load.set_defaults(run=run_load)
+    from twistedmail.admin import referrals_cli
+
+    referrals_cli.add_commands(commands, run_admin)
 
 
 def command_parser(prog: str = "") -> Parser:
@@ -246,6 +249,10 @@ def request(args: argparse.Namespace) -> tuple[str, dict[str, Any], str]:
         return command, {"name": args.name, "password": args.password}, words
     if command == "users-del":
         return command, {"name": args.name}, f"users del {args.name}"
+    if command.startswith(("referrals-", "sites-")):
+        from twistedmail.admin import referrals_cli
+
+        return referrals_cli.request(args)
     return command, {}, command.replace("-", " ")
 
 
@@ -286,6 +293,10 @@ def render(args: argparse.Namespace, answer: Answer, words: str) -> str:
         return f"{answer.node}: {words}: {json.dumps(result)}"
     head = f"{answer.node}: {words}: "
     command = args.admin_command
+    if command.startswith(("referrals-", "sites-")):
+        from twistedmail.admin import referrals_cli
+
+        return referrals_cli.render(answer.node, command, result, head)
     if command == "status":
         return render_status(answer.node, result)
     if command == "users-list":

@@ -31,6 +31,7 @@ from twisted.python.failure import Failure
 
 from twistedmail.admin import commands as c
 from twistedmail.admin.mailfiles import MailFiles
+from twistedmail.admin.referrals import ReferralResponders
 
 log = Logger()
 
@@ -50,7 +51,7 @@ def admin_description(description: str | None, node_name: str) -> str:
     return description
 
 
-class AdminProtocol(amp.AMP):
+class AdminProtocol(ReferralResponders, amp.AMP):
     """One admin connection to a node."""
 
     def __init__(self, node: Any) -> None:
@@ -92,10 +93,12 @@ class AdminProtocol(amp.AMP):
         return d.addCallbacks(lambda _: None, refused)
 
     def _run(self, what: str, admin_user: str | None, admin_password: str | None,
-             action: Callable[[], dict[str, Any]]) -> Deferred[dict[str, Any]]:
-        """Authorise, act, log, and answer ``{"result_json": ...}``."""
+             action: Callable[[], dict[str, Any]],
+             authorise: Callable[[str | None, str | None], Deferred[None]] | None = None,
+             ) -> Deferred[dict[str, Any]]:
+        """Authorise (default: ``admins`` only), act, log, and answer ``{"result_json": ...}``."""
         who = self._who(admin_user)
-        d = self._authorise(admin_user, admin_password)
+        d = (authorise or self._authorise)(admin_user, admin_password)
         d.addCallback(lambda _: action())
 
         def done(result: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +134,9 @@ class AdminProtocol(amp.AMP):
             return {"version": c.PROTOCOL_VERSION, "node": self.mailfiles.node_name,
                     "root": self.node.store.uidvalidity_root}
 
-        return self._run(f"version {version}", admin_user, admin_password, answer)
+        # a folder administrator may say Version too (admin/referrals.py: roles)
+        return self._run(f"version {version}", admin_user, admin_password, answer,
+                         authorise=self._role_authorise)
 
     @c.Convert.responder
     def convert(self, mailfile: str, enable: bool, admin_user: str | None = None,

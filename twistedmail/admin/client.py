@@ -52,6 +52,13 @@ COMMANDS: dict[str, type[amp.Command]] = {
     "users-passwd": commands.UsersPasswd,
     "users-list": commands.UsersList,
     "set-root": commands.SetRoot,
+    "referrals-show": commands.ReferralsShow,
+    "referrals-set": commands.ReferralsSet,
+    "referrals-unset": commands.ReferralsUnset,
+    "referrals-refresh": commands.ReferralsRefresh,
+    "sites-link": commands.SitesLink,
+    "sites-unlink": commands.SitesUnlink,
+    "sites-show": commands.SitesShow,
 }
 _WILDCARD = ("", "0.0.0.0", "::")
 

@@ -132,3 +132,68 @@ class SetRoot(amp.Command):
     arguments = _args((b"root", amp.Integer()))
     response = _RESULT
     errors = ERRORS
+
+
+# --- public-folder referrals and site costs (issue 5 item 5) --------------------------
+# ``role`` ("folder-admin" / "cluster-admin", optional: the caller's own role) is the role
+# the edit is made as; it may not exceed the caller's (twistedmail/admin/referrals.py).
+
+
+class ReferralsShow(amp.Command):
+    """The referral list a client of ``from_node`` (default this node) gets now."""
+
+    arguments = _args((b"folder", amp.Unicode()), (b"from_node", amp.Unicode(optional=True)))
+    response = _RESULT
+    errors = ERRORS
+
+
+class ReferralsSet(amp.Command):
+    """Add or change ``server`` at ``cost`` in ``node``'s custom referral list."""
+
+    arguments = _args((b"node", amp.Unicode()), (b"server", amp.Unicode()),
+                      (b"cost", amp.Integer()), (b"role", amp.Unicode(optional=True)))
+    response = _RESULT
+    errors = ERRORS
+
+
+class ReferralsUnset(amp.Command):
+    """Remove ``server`` (absent: the whole list) from ``node``'s custom referral list."""
+
+    arguments = _args((b"node", amp.Unicode()), (b"server", amp.Unicode(optional=True)),
+                      (b"role", amp.Unicode(optional=True)))
+    response = _RESULT
+    errors = ERRORS
+
+
+class ReferralsRefresh(amp.Command):
+    """Rebuild the cost table now (edits become visible)."""
+
+    arguments = _args()
+    response = _RESULT
+    errors = ERRORS
+
+
+class SitesLink(amp.Command):
+    """Create or change the site link ``site_a``–``site_b`` at ``cost``."""
+
+    arguments = _args((b"site_a", amp.Unicode()), (b"site_b", amp.Unicode()),
+                      (b"cost", amp.Integer()), (b"role", amp.Unicode(optional=True)))
+    response = _RESULT
+    errors = ERRORS
+
+
+class SitesUnlink(amp.Command):
+    """Remove the site link ``site_a``–``site_b``."""
+
+    arguments = _args((b"site_a", amp.Unicode()), (b"site_b", amp.Unicode()),
+                      (b"role", amp.Unicode(optional=True)))
+    response = _RESULT
+    errors = ERRORS
+
+
+class SitesShow(amp.Command):
+    """Sites, links, custom lists and default nodes (the model the next rebuild uses)."""
+
+    arguments = _args()
+    response = _RESULT
+    errors = ERRORS

@@ -46,6 +46,7 @@ from .cops import Cop
 from .hlc import HLC
 from .link import InLink, OutLink, PeerLink
 from .membership import UP, HeartbeatMembership
+from .public import PublicReferrals
 from .replica import Replica
 from .runtime import Dialer, exit_process
 from .wire import BadSecret, PeerHello, Refused, RootCollision, covers
@@ -119,6 +120,8 @@ class ClusterNode(service.Service):
         self._reserved_top = 0
         self._reserve_seq = 0
         self._max_issued = 0
+        # public-folder replicas and the cost table on the reactor clock (issue 5)
+        self.public = PublicReferrals.of_spec(spec, reactor.seconds)
         self._install_allocator_hooks()
 
     # --- public API ---------------------------------------------------------------
@@ -132,6 +135,16 @@ class ClusterNode(service.Service):
     def ready(self) -> bool:
         """True once the node may serve IMAP."""
         return self.state == READY
+
+    def referrals(self, folder: str, from_node: str | None = None,
+                  rng: Any = None) -> list[Any]:
+        """The replicas (``referrals.Referral``) a client of ``from_node`` (default this
+        node) is referred to for public folder ``folder``, in order (issue 5 item 3)."""
+        return self.public.referrals(folder, from_node, rng)
+
+    def explain(self, folder: str, from_node: str | None = None, rng: Any = None) -> list[Any]:
+        """``referrals`` plus the excluded replicas, each with why (referrals show)."""
+        return self.public.explain(folder, from_node, rng)
 
     def check_writable(self, user: str) -> None:
         """ClusterUnavailable unless enough replicas of ``user``'s mail file are live

@@ -3,6 +3,10 @@
     [cluster]            secret, ack policy, timeouts (CLUSTER_DEFAULTS)
     [[node]]             name, uidvalidity_root, site, imap, cluster, cluster_address
     [accounts]           user = ["n1", "n2"]: the nodes holding that mail file (default: all)
+    [public.replicas]    "News" = ["n1", "n3"]: the nodes holding that public folder
+                         (a folder of [public] folders without an entry: every node)
+    [sites], [referrals.N], [public] default_node / referral_refresh: the cost model
+                         (twistedmail/cluster/costs.py, issue 5)
 
 Invariants:
   * ``load`` returns None for a file with at most one node and no ``[cluster]``
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from twistedmail.cluster.costs import CostModel, parse_costs
 from twistedmail.config import (
     DEFAULT_IMAP,
     NODE_CLUSTER_KEYS,
@@ -96,11 +101,20 @@ class ClusterSpec:
     placement: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # public folder -> its replica nodes ([public.replicas]; every listed folder is a key)
+    public_replicas: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    # the configured cost model (issue 5); empty node_sites: built from ``nodes``
+    costs: CostModel = field(default_factory=lambda: CostModel(node_sites={}), compare=False)
     # every node's name in file order (derived; asked on every write's durability check)
     names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(n.name for n in self.nodes))
+        if not self.costs.node_sites:
+            object.__setattr__(self, "costs",
+                               CostModel(node_sites={n.name: n.site for n in self.nodes}))
 
     def peers(self) -> tuple[NodeSpec, ...]:
         """Every member but ``me``."""
@@ -139,6 +153,7 @@ def load(cfg: Mapping[str, Any], node_name: str) -> ClusterSpec | None:
     None (single-node mode) when the file has at most one node and no [cluster]."""
     tables = _node_tables(cfg)
     if len(tables) <= 1 and "cluster" not in cfg and "accounts" not in cfg:
+        _check_lone(cfg, tables, node_name)
         return None
     nodes = _nodes(tables, node_name)
     me = next((n for n in nodes if n.name == node_name), None)
@@ -148,10 +163,12 @@ def load(cfg: Mapping[str, Any], node_name: str) -> ClusterSpec | None:
     _check_me(me, tables[[n.name for n in nodes].index(me.name)])
     options = _cluster_table(cfg.get("cluster", {}), len(nodes))
     placement = _placement(cfg.get("accounts", {}), [n.name for n in nodes])
+    public = _public_replicas(cfg, [n.name for n in nodes])
+    costs = parse_costs(cfg, [n.name for n in nodes], {n.name: n.site for n in nodes})
     if len(tables) <= 1 and "cluster" not in cfg:
         return None  # [accounts] checked, but one node alone is no cluster
     return ClusterSpec(me=me, nodes=tuple(nodes), placement=MappingProxyType(placement),
-                       **options)
+                       public_replicas=MappingProxyType(public), costs=costs, **options)
 
 
 def for_settings(cfg: Mapping[str, Any], settings: NodeSettings) -> ClusterSpec | None:
@@ -342,14 +359,57 @@ def _placement(value: object, names: list[str]) -> dict[str, tuple[str, ...]]:
         key = f"accounts.{user}"
         if not isinstance(user, str) or not user or any(c.isspace() for c in user):
             raise ConfigError(f"accounts: bad user name {user!r}")
-        if isinstance(holders, str) or not isinstance(holders, list):
-            raise ConfigError(f"{key}: must be a list of node names, got {holders!r}")
-        if not holders:
-            raise ConfigError(f"{key}: needs at least one node")
-        for i, holder in enumerate(holders):
-            if holder not in names:
-                raise ConfigError(f"{key}: unknown node {holder!r} (known: {', '.join(names)})")
-            if holder in holders[:i]:
-                raise ConfigError(f"{key}: node {holder!r} is listed twice")
-        placement[user] = tuple(holders)
+        placement[user] = _node_list(key, holders, names)
     return placement
+
+
+def _check_lone(cfg: Mapping[str, Any], tables: list[Labeled], node_name: str) -> None:
+    """Single-node mode: [public.replicas] and the cost tables may name only this node."""
+    table = tables[0][1] if tables else {}
+    name = table.get("name", node_name)
+    if not isinstance(name, str):
+        return  # NodeSettings reports the bad name
+    _public_replicas(cfg, [name])
+    parse_costs(cfg, [name], {name: check_name("node.site", table.get("site", DEFAULT_SITE))})
+
+
+def _public_replicas(cfg: Mapping[str, Any], names: list[str]) -> dict[str, tuple[str, ...]]:
+    """[public.replicas]: public folder -> the nodes holding it; a folder of
+    [public] folders without an entry lives on every node (issue 5 item 1)."""
+    public = cfg.get("public", {})
+    if not isinstance(public, Mapping):
+        raise ConfigError("public: must be a table")
+    folders = public.get("folders", [])
+    folders = [f for f in folders if isinstance(f, str)] if isinstance(folders, list) else []
+    table = public.get("replicas", {})
+    if not isinstance(table, Mapping):
+        raise ConfigError("public.replicas: must be a table of folder = [node names]")
+    replicas: dict[str, tuple[str, ...]] = {}
+    for folder, holders in table.items():
+        key = f"public.replicas.{folder}" if re.fullmatch(r"[\w-]+", folder) \
+            else f"public.replicas.{json_quote(folder)}"
+        if folder not in folders:
+            raise ConfigError(f"{key}: {folder!r} is not one of public.folders "
+                              f"(known: {', '.join(folders) or 'none'})")
+        replicas[folder] = _node_list(key, holders, names)
+    return {f: replicas.get(f, tuple(names)) for f in folders}
+
+
+def json_quote(text: str) -> str:
+    """A TOML quoted key (a JSON string is a TOML basic string)."""
+    import json
+
+    return json.dumps(text)
+
+
+def _node_list(key: str, holders: object, names: list[str]) -> tuple[str, ...]:
+    if isinstance(holders, str) or not isinstance(holders, list):
+        raise ConfigError(f"{key}: must be a list of node names, got {holders!r}")
+    if not holders:
+        raise ConfigError(f"{key}: needs at least one node")
+    for i, holder in enumerate(holders):
+        if holder not in names:
+            raise ConfigError(f"{key}: unknown node {holder!r} (known: {', '.join(names)})")
+        if holder in holders[:i]:
+            raise ConfigError(f"{key}: node {holder!r} is listed twice")
+    return tuple(holders)

@@ -168,6 +168,7 @@ class Cluster:
         cluster_options: Mapping[str, object] | None = None,
         workdir: Path | str | None = None,
         startup_timeout: float = 30.0,
+        node_options: Mapping[str, Mapping[str, object]] | None = None,
     ) -> None:
         if n < 1:
             raise ValueError("a cluster needs at least one node")
@@ -176,6 +177,8 @@ class Cluster:
         self.accounts = {u: list(ns) for u, ns in (accounts or {}).items()}
         self.extra_config = extra_config
         self.cluster_options = dict(cluster_options or {})
+        # extra keys of a node's [[node]] table, e.g. {"n1": {"site": "site1"}}
+        self.node_options = {n: dict(o) for n, o in (node_options or {}).items()}
         self.secret = secrets.token_hex(16)
         self.startup_timeout = startup_timeout
         self.roots = {name: i for i, name in enumerate(self.names, start=1)}
@@ -233,6 +236,7 @@ class Cluster:
                 "imap": [f"tcp:0:interface={HOST}"],
                 "cluster": f"tcp:{self.cluster_port(other)}:interface={HOST}",
                 "cluster_address": f"{host}:{port}",
+                **self.node_options.get(other, {}),
             }
             parts.append(toml_table("[[node]]", node))
         if self.accounts:
