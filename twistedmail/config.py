@@ -280,7 +280,7 @@ SECTION_KEYS = {
 NODE_CLUSTER_KEYS = ("site", "cluster", "cluster_address")
 # Keys of a section read by twistedmail/cluster/spec.py and costs.py (public folders'
 # replicas, cost model; issue 5), not by NodeSettings.
-SECTION_OTHERS = {"public": ("replicas", "default_node", "referral_refresh")}
+SECTION_OTHERS = {"public": ("replicas", "default_node", "referral_refresh", "refer")}
 TOP_LEVEL = ("node", *SECTION_KEYS, "users", "cluster", "accounts", "sites", "referrals")
 
 # command-line option -> NodeSettings field (the repeatable ones are handled apart)

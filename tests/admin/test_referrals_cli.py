@@ -13,19 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.admin.cluster_admin import CLI_TIMEOUT, admin_socket, one_line_error
+from tests.cluster.seed import SEED_CONFIG as EXTRA
 from twistedmail.testing.cluster import Cluster, reserve_port
 
 USERS = {"alice": "secret", "bob": "secret", "root": "rootpw"}
-EXTRA = """
-[public]
-folders = ["News"]
-
-[public.replicas]
-News = ["n2", "n3"]
-
-[sites]
-links = [["site1", "site2", 10], ["site2", "site3", 10]]
-"""
 
 
 @pytest.fixture(scope="module")

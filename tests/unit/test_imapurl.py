@@ -78,8 +78,11 @@ def test_build_url_refuses(args, kwargs, reason):
 # -- round trips ------------------------------------------------------------------------
 
 NASTY = st.sampled_from(list(" %/?#;.&=@:[]\"\\~+*(),'!$") + ["ü", "台", "😀", "\t", "\x00"])
-NAMES = st.one_of(st.text(min_size=1, max_size=40),
-                  st.text(NASTY | st.characters(), min_size=1, max_size=40),
+# Mailbox names are Unicode text: lone surrogates cannot be UTF-8 (build_url refuses them;
+# the error table above pins that refusal, not the round trip).
+_CHARS = st.characters(blacklist_categories=("Cs",))
+NAMES = st.one_of(st.text(_CHARS, min_size=1, max_size=40),
+                  st.text(NASTY | _CHARS, min_size=1, max_size=40),
                   st.lists(st.sampled_from([".", "..", "", "a", "%2F", ";UID=1"]),
                            min_size=1, max_size=5).map("/".join).filter(bool))
 HOSTS = st.sampled_from(["127.0.0.1", "node-1.example", "SERVER2", "::1", "2001:db8::7"])

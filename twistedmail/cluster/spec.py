@@ -105,6 +105,8 @@ class ClusterSpec:
     public_replicas: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # [public] refer: every session gets RFC 2193 referrals (twistedmail/imap/referrals.py)
+    public_refer: bool = False
     # the configured cost model (issue 5); empty node_sites: built from ``nodes``
     costs: CostModel = field(default_factory=lambda: CostModel(node_sites={}), compare=False)
     # every node's name in file order (derived; asked on every write's durability check)
@@ -168,7 +170,17 @@ def load(cfg: Mapping[str, Any], node_name: str) -> ClusterSpec | None:
     if len(tables) <= 1 and "cluster" not in cfg:
         return None  # [accounts] checked, but one node alone is no cluster
     return ClusterSpec(me=me, nodes=tuple(nodes), placement=MappingProxyType(placement),
-                       public_replicas=MappingProxyType(public), costs=costs, **options)
+                       public_replicas=MappingProxyType(public), costs=costs,
+                       public_refer=_public_refer(cfg), **options)
+
+
+def _public_refer(cfg: Mapping[str, Any]) -> bool:
+    """[public] refer = true|false (default false): referrals for every session."""
+    public = cfg.get("public", {})
+    value = public.get("refer", False) if isinstance(public, Mapping) else False
+    if not isinstance(value, bool):
+        raise ConfigError(f"public.refer: must be true or false, got {value!r}")
+    return value
 
 
 def for_settings(cfg: Mapping[str, Any], settings: NodeSettings) -> ClusterSpec | None:

@@ -203,6 +203,7 @@ class ListCmd(Command):
     return_opts: tuple[str, ...] = ()
     status_items: tuple[str, ...] = ()
     extended: bool = False
+    referral: bool = False  # RLIST / RLSUB (RFC 2193 §4.1, §4.2)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from twistedmail.imap import commands as c
-from twistedmail.imap import compress, notify
+from twistedmail.imap import compress, notify, referrals
 from twistedmail.imap.errors import Bad, Bye, CommandFailed
 from twistedmail.imap.handlers import (
     acl,
@@ -29,6 +29,7 @@ from twistedmail.imap.handlers import (
     misc,
     quota,
     replace,
+    rlist,
     search,
     select,
     sort,
@@ -77,6 +78,8 @@ TABLE: dict[str, Spec] = {
     "UNSUBSCRIBE": Spec(mailbox.unsubscribe, AUTH),
     "LIST": Spec(mailbox.list_, AUTH),
     "LSUB": Spec(mailbox.list_, AUTH),
+    "RLIST": Spec(rlist.rlist, AUTH),  # RFC 2193 §4.1 (cluster: referrals.py)
+    "RLSUB": Spec(rlist.rlist, AUTH),  # RFC 2193 §4.2
     "STATUS": Spec(mailbox.status, AUTH),
     "APPEND": Spec(append.append, AUTH),
     "NAMESPACE": Spec(misc.namespace, AUTH),  # RFC 2342
@@ -148,6 +151,7 @@ def capabilities(session: Session) -> list[str]:
     if settings.literal_mode == "minus":  # RFC 7888 §4: never both LITERAL+ and LITERAL-
         caps[caps.index("LITERAL+")] = "LITERAL-"
     caps.append(f"APPENDLIMIT={settings.max_literal}")  # RFC 7889 §3
+    caps.extend(referrals.capabilities(session))  # RFC 2193 §3, RFC 2221 §3: cluster only
     if session.state == NOT_AUTHENTICATED:
         if session.conn.tls_available and not session.conn.tls_active:
             caps.append("STARTTLS")
@@ -169,7 +173,7 @@ def command_key(cmd: c.Command) -> str:
     if isinstance(cmd, c.Select):
         return "EXAMINE" if cmd.readonly else "SELECT"
     if isinstance(cmd, c.ListCmd):
-        return "LSUB" if cmd.lsub else "LIST"
+        return ("R" if cmd.referral else "") + ("LSUB" if cmd.lsub else "LIST")
     if isinstance(cmd, c.Copy) and cmd.move:
         name = "MOVE"
     if getattr(cmd, "uid", False):

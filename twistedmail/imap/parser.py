@@ -468,6 +468,12 @@ def _list(r: Reader, tag: str, lsub: bool) -> ListCmd:
     return parse_list(r, tag, lsub)  # RFC 5258 / 5819 / 6154: parse_mailbox.py
 
 
+def _rlist(r: Reader, tag: str, lsub: bool) -> ListCmd:
+    """RFC 2193 §4.1 RLIST / §4.2 RLSUB: LIST / LSUB syntax (twistedmail/imap/referrals.py)."""
+    cmd = parse_list(r, tag, lsub)
+    return ListCmd(**{**cmd.__dict__, "referral": True})
+
+
 def _status(r: Reader, tag: str) -> Status:
     r.sp()
     mailbox = r.mailbox()
@@ -648,6 +654,8 @@ _COMMANDS: dict[str, _Handler] = {
     "RENAME": _rename,
     "LIST": lambda r, t: _list(r, t, False),
     "LSUB": lambda r, t: _list(r, t, True),
+    "RLIST": lambda r, t: _rlist(r, t, False),  # RFC 2193 §4.1
+    "RLSUB": lambda r, t: _rlist(r, t, True),  # RFC 2193 §4.2
     "STATUS": _status,
     "APPEND": _append,
     "ENABLE": _enable,

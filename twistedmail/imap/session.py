@@ -75,6 +75,7 @@ class Session:
         self.client_id: dict[str, str | None] = {}
         self.notifier: Any = None  # RFC 5465 NOTIFY settings (notify.Notifier)
         self.applying = False  # True while this session's own op is applied (NOTIFY)
+        self.referral_aware = False  # RFC 2193: sent RLIST / RLSUB (imap/referrals.py)
 
     @property
     def username(self) -> str:

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from twisted.internet.defer import Deferred
 
-from twistedmail.imap import catenate
+from twistedmail.imap import catenate, referrals
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import No
 from twistedmail.imap.handlers import durable
@@ -34,6 +34,7 @@ from twistedmail.store import Append, Expunge, Mailbox, MessagesAdded
 
 def append(session: Session, cmd: c.Append) -> Reply | Deferred[Reply]:
     """RFC 3501 §6.3.11 / RFC 3502, answering APPENDUID with a UID set (RFC 4315 §3)."""
+    referrals.check_mailbox(session, cmd.mailbox)  # RFC 2193 §4
     mailbox = target_mailbox(session, cmd.mailbox)
     first = c.AppendMessage(cmd.flags, cmd.date, cmd.message, cmd.catenate, cmd.utf8)
     messages = (first, *cmd.more)

@@ -3,8 +3,8 @@ SCRAM-SHA-256 (RFC 7677 / RFC 5802).
 
 Plaintext mechanisms (LOGIN, PLAIN) follow ``session.login_allowed()``; SCRAM
 never sends the password, so it is offered on every connection.  In a cluster,
-a user whose mail file this node does not hold gets NO [UNAVAILABLE] naming the
-nodes that hold it (RFC 5530; DESIGN.md §5 will make it a referral), checked
+a user whose mail file this node does not hold gets NO [REFERRAL] to the nodes
+that hold it (RFC 2221 LOGIN-REFERRALS, twistedmail/imap/referrals.py), checked
 only after the credentials, so it tells nothing to a wrong password."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from twisted.python.failure import Failure
 from twistedmail.auth import IMailUser, IScramCredentials
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import Bad, No
-from twistedmail.imap.handlers.durable import check_enabled, check_login, track_session
+from twistedmail.imap.handlers.durable import check_enabled, track_session
+from twistedmail.imap.referrals import check_login
 from twistedmail.imap.responses import Atom
 from twistedmail.imap.scram import MECHANISM as SCRAM
 from twistedmail.imap.scram import ScramError, ScramServer
@@ -139,7 +140,7 @@ def _check(session: Session, user: str, password: str, name: str) -> Deferred[An
 
 def _logged_in(session: Session, user: str, name: str) -> tuple[str, str, tuple[object, ...]]:
     """Enter the authenticated state; the tagged OK carries the new CAPABILITY."""
-    check_login(session, user)  # a mail file held elsewhere in the cluster
+    check_login(session, user)  # held elsewhere: NO [REFERRAL] (RFC 2221 §4.1)
     check_enabled(session, user)  # convert -e- (twistedmail/admin/mailfiles.py)
     session.authenticated(user)
     track_session(session)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from twisted.internet.defer import Deferred
 
 from twistedmail.imap import commands as c
+from twistedmail.imap import referrals
 from twistedmail.imap.errors import No
 from twistedmail.imap.handlers import durable
 from twistedmail.imap.handlers.common import Reply, target_mailbox
@@ -29,6 +30,7 @@ from twistedmail.store import Copied, Copy, Expunge, Mailbox
 def copy(session: Session, cmd: c.Copy) -> Reply | None | Deferred[Reply | None]:
     """RFC 3501 §6.4.7 COPY, RFC 6851 MOVE, answering COPYUID (RFC 4315 §3)."""
     view = session.require_view()
+    referrals.check_mailbox(session, cmd.mailbox)  # RFC 2193 §4: the destination
     dest = target_mailbox(session, cmd.mailbox)
     if cmd.move and view.readonly:
         raise No("Mailbox is read-only", "READ-ONLY")

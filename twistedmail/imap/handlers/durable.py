@@ -45,15 +45,6 @@ def cluster_of(session: Session) -> Any | None:
     return getattr(session.node, "cluster", None)
 
 
-def check_login(session: Session, user: str) -> None:
-    """NO [UNAVAILABLE] when ``user``'s mail file is not held on this node."""
-    spec = getattr(session.node.settings, "cluster", None)
-    if spec is None or spec.holds(user):
-        return
-    held = ", ".join(spec.holders(user))
-    raise No(f"mail file of {user} is not on node {spec.me.name} (held on {held})", UNAVAILABLE)
-
-
 def check_enabled(session: Session, user: str) -> None:
     """NO [UNAVAILABLE] when ``user``'s mail file is disabled here (convert -e-)."""
     from twistedmail.admin.mailfiles import MailFiles

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from twistedmail.imap import commands as c
-from twistedmail.imap import listing, rev2
+from twistedmail.imap import listing, referrals, rev2
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.namespaces import (
     client_name,
@@ -38,6 +38,7 @@ def create(session: Session, cmd: c.MailboxCommand) -> tuple[str, str, tuple[obj
     name = cmd.mailbox.rstrip(DELIM)
     if name.upper() == "INBOX":
         raise No("INBOX already exists", "ALREADYEXISTS")
+    referrals.check_mailbox(session, name)  # RFC 2193 §4
     owner, local = resolve(session, name)
     special = listing.check_use(cmd.special_use)  # NO [USEATTR] before creating
     create_mailbox(session, owner, local)  # RFC 4314 §4: "k" on the parent
@@ -51,6 +52,7 @@ def delete(session: Session, cmd: c.MailboxCommand) -> None:
     """RFC 3501 §6.3.4."""
     if cmd.mailbox.upper() == "INBOX":
         raise No("INBOX cannot be deleted", "CANNOT")
+    referrals.check_mailbox(session, cmd.mailbox)  # RFC 2193 §4
     mailbox = session.mailbox(cmd.mailbox)
     require(session, mailbox, "x")  # RFC 4314 §4
     view = session.view
@@ -61,6 +63,8 @@ def delete(session: Session, cmd: c.MailboxCommand) -> None:
 
 def rename(session: Session, cmd: c.Rename) -> None:
     """RFC 3501 §6.3.5, including the INBOX special case."""
+    referrals.check_mailbox(session, cmd.old)  # RFC 2193 §4
+    referrals.check_mailbox(session, cmd.new)
     mailbox = session.mailbox(cmd.old)
     require(session, mailbox, "x")  # RFC 4314 §4: "x" on the old name, "k" on the new parent
     owner, local = resolve(session, cmd.new.rstrip(DELIM))
@@ -72,12 +76,14 @@ def rename(session: Session, cmd: c.Rename) -> None:
 
 def subscribe(session: Session, cmd: c.MailboxCommand) -> None:
     """RFC 3501 §6.3.6: only existing mailboxes may be subscribed."""
+    referrals.check_mailbox(session, cmd.mailbox)  # RFC 2193 §4
     session.mailbox(cmd.mailbox)
     session.apply(Subscribe(session.username, cmd.mailbox))
 
 
 def unsubscribe(session: Session, cmd: c.MailboxCommand) -> None:
     """RFC 3501 §6.3.7: a name may be unsubscribed even if it no longer exists."""
+    referrals.check_mailbox(session, cmd.mailbox)  # RFC 2193 §4
     assert session.user is not None
     if cmd.mailbox not in session.store.subscriptions(session.user):
         raise No(f"Not subscribed to {cmd.mailbox}", "NONEXISTENT")
@@ -105,6 +111,7 @@ def status(session: Session, cmd: c.Status) -> None:
                or not rev2.status_item_allowed(session, i)]  # rev2: no RECENT
     if unknown:
         raise Bad(f"Unknown STATUS item {unknown[0]}")
+    referrals.check_mailbox(session, cmd.mailbox)  # RFC 2193 §4
     write_status(session, session.mailbox(cmd.mailbox), cmd.items)
 
 

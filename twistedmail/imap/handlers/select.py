@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from twistedmail.imap import commands as c
-from twistedmail.imap import modseq, rev2
+from twistedmail.imap import modseq, referrals, rev2
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.fetchrender import flags_bytes
 from twistedmail.imap.handlers.common import Reply
@@ -36,6 +36,7 @@ def select(session: Session, cmd: c.Select) -> tuple[str, str, tuple[object, ...
         # RFC 7162 §3.2.11: the boundary between the old mailbox's responses and these.
         session.out.untagged_status("OK", "Previous mailbox closed", "CLOSED")
     session.unselect()  # RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
+    referrals.check_mailbox(session, cmd.mailbox)  # RFC 2193 §4: NO [REFERRAL]
     mailbox = session.mailbox(cmd.mailbox)
     require(session, mailbox, "r")  # RFC 4314 §4; without s/w/t/e rights: READ-ONLY
     check_enabled(session, mailbox.user)  # convert -e- of the folder's mail file
