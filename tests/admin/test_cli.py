@@ -20,6 +20,7 @@ import pytest
 from twisted.protocols import amp
 
 from twistedmail.admin import actions, client
+from twistedmail.testing.cluster import free_run
 from twistedmail.testing.process import ClusterMailProcess, twistd_env
 
 pytestmark = pytest.mark.e2e
@@ -283,25 +284,6 @@ def test_endpoint_forms():
     assert actions.split_line(r'load convert -e- mail\alice.nsf') == [
         "load", "convert", "-e-", r"mail\alice.nsf"]
     assert actions.split_line('users add "a b" x') == ["users", "add", "a b", "x"]
-
-
-def free_run(n: int, rng: random.Random, avoid: frozenset[int] = frozenset()) -> int:
-    """A first port of ``n`` consecutive ports free on 127.0.0.1 now (bounded search)."""
-    for _ in range(200):
-        base = rng.randrange(20000, 60000)
-        if avoid & set(range(base, base + n)):
-            continue
-        socks = [socket.socket() for _ in range(n)]
-        try:
-            for i, sock in enumerate(socks):
-                sock.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise AssertionError(f"no {n} consecutive free ports found")
 
 
 @pytest.fixture

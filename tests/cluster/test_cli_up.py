@@ -17,6 +17,7 @@ import pytest
 
 from twistedmail.admin import cli
 from twistedmail.cluster import spec
+from twistedmail.testing.cluster import free_run
 from twistedmail.testing.process import imap_greeting, twistd_env
 
 pytestmark = pytest.mark.e2e
@@ -27,28 +28,6 @@ def clustermail(*args: str, timeout: float = 120.0) -> subprocess.CompletedProce
     return subprocess.run([sys.executable, "-m", "twistedmail.admin.cli", *args],
                           env=twistd_env(), stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=timeout)
-
-
-def free_run(n: int, rng: random.Random, avoid: frozenset[int] = frozenset()) -> int:
-    """A first port of ``n`` consecutive ports free on 127.0.0.1 now (bounded search)."""
-    for _ in range(200):
-        base = rng.randrange(20000, 60000)
-        ports = range(base, base + n)
-        if avoid & set(ports):
-            continue
-        socks = []
-        try:
-            for port in ports:
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise AssertionError(f"no {n} consecutive free ports found")
 
 
 @pytest.fixture
