@@ -2,6 +2,7 @@
 # which these targets create and keep up to date.
 #
 #   make run    start a demo node on 127.0.0.1:1143 in the foreground (user demo / demo)
+#               and its status page on http://127.0.0.1:8080/status
 #   make cluster        start a local 3-node cluster (IMAP 1143-1145, user demo / demo)
 #   make cluster-down   stop it
 #   make test   run the whole test suite against this working tree
@@ -14,6 +15,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.twistedmail-installed
 HOST ?= 127.0.0.1
 PORT ?= 1143
+HTTP_PORT ?= 8080
+HTTP_TOKEN ?=
 PYTEST_ARGS ?=
 BENCH ?= ../shared/bench/compare.sh
 BENCH_ARGS ?= --quick
@@ -42,7 +45,9 @@ run: $(STAMP)
 	@echo "twistedmail demo node on $(HOST):$(PORT), user demo, password demo (Ctrl-C stops it)"
 	@echo "  python3 -c \"import imaplib; c = imaplib.IMAP4('$(HOST)', $(PORT)); c.login('demo', 'demo'); print(c.list())\""
 	@echo "  or point any IMAP client at $(HOST) port $(PORT), no TLS (STARTTLS is offered)"
-	$(BIN)/twistd --nodaemon --pidfile= clustermail --imap tcp:$(PORT):interface=$(HOST) --demo
+	@echo "  status page: http://$(HOST):$(HTTP_PORT)/status  (metrics: /metrics; HTTP API: make run HTTP_TOKEN=...)"
+	$(BIN)/twistd --nodaemon --pidfile= clustermail --imap tcp:$(PORT):interface=$(HOST) --demo \
+	  --http tcp:$(HTTP_PORT):interface=$(HOST) $(if $(HTTP_TOKEN),--http-token $(HTTP_TOKEN))
 
 # A local cluster: NODES nodes, IMAP ports PORT, PORT+1, ...; files in CLUSTER_DIR.
 NODES ?= 3

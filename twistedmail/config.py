@@ -62,6 +62,17 @@ class NodeSettings:
     # The management channel (twistedmail/admin/channel.py); None: the default
     # unix:clustermail-<node>.admin in the working directory (mode 0600).
     admin_endpoint: str | None = None
+    # Delivery (issue 6, twistedmail/delivery/): LMTP and SMTP listeners, off by default;
+    # smtp_auth: SMTP needs AUTH before MAIL FROM (otherwise optional).
+    lmtp_endpoints: list[str] = field(default_factory=list)
+    smtp_endpoints: list[str] = field(default_factory=list)
+    smtp_auth: bool = False
+    # The web service (issue 6, twistedmail/web/): HTTP API, /metrics, status page; off
+    # by default.  The API needs "Authorization: Bearer <http_token>".
+    http_endpoints: list[str] = field(default_factory=list)
+    http_token: str | None = None
+    # Directories of .eml / mbox / Maildir fixtures loaded at start (twistedmail/fixtures/).
+    preload: list[str] = field(default_factory=list)
     # The cluster this node belongs to ([cluster], [[node]], [accounts]; cluster/spec.py);
     # None in single-node mode.
     cluster: ClusterSpec | None = None
@@ -172,6 +183,24 @@ def _endpoints(label: str, value: object) -> list[str]:
     return [check_endpoint(label, v) for v in value]
 
 
+def _optional_endpoints(label: str, value: object) -> list[str]:
+    """A list of endpoint strings that may be empty (a listener that is off)."""
+    if isinstance(value, str) or not isinstance(value, list):
+        raise ConfigError(f"{label}: must be a list of endpoint strings, got {value!r}")
+    return [check_endpoint(label, v) for v in value]
+
+
+def _directories(label: str, value: object) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, list):
+        raise ConfigError(f"{label}: must be a list of directories, got {value!r}")
+    out = []
+    for item in value:
+        if not isinstance(item, str) or not os.path.isdir(item):
+            raise ConfigError(f"{label}: not a directory: {item!r}")
+        out.append(item)
+    return out
+
+
 def _users(label: str, value: object) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{label}: must be a table of user = password")
@@ -247,6 +276,12 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "admins": _names,
     "public_folders": _public_folders,
     "public_rights": _rights,
+    "lmtp_endpoints": _optional_endpoints,
+    "smtp_endpoints": _optional_endpoints,
+    "smtp_auth": _bool,
+    "http_endpoints": _optional_endpoints,
+    "http_token": _str,
+    "preload": _directories,
     "cluster": lambda k, v: v,  # built and checked by twistedmail.cluster.spec
     "admin_endpoint": check_endpoint,
 }
@@ -262,6 +297,7 @@ NODE_KEYS = {
     "state_file": "state_file",
     "admins": "admins",
     "admin": "admin_endpoint",
+    "http": "http_endpoints",  # per node; wins over [http] listen (issue 6 status page)
 }
 SECTION_KEYS = {
     "limits": {
@@ -275,6 +311,9 @@ SECTION_KEYS = {
     "log": {"format": "log_format"},
     "quota": {"storage": "quota_storage", "messages": "quota_messages"},
     "public": {"folders": "public_folders", "rights": "public_rights"},
+    "delivery": {"lmtp": "lmtp_endpoints", "smtp": "smtp_endpoints", "smtp_auth": "smtp_auth"},
+    "http": {"listen": "http_endpoints", "token": "http_token"},
+    "fixtures": {"preload": "preload"},
 }
 # Keys of a node table read by twistedmail.cluster.spec, not by NodeSettings.
 NODE_CLUSTER_KEYS = ("site", "cluster", "cluster_address")
@@ -294,7 +333,11 @@ CLI_KEYS = {
     "tls-key": "tls_key",
     "state-file": "state_file",
     "admin": "admin_endpoint",
+    "http-token": "http_token",
 }
+# repeatable command-line options -> NodeSettings list fields (replace the config's list)
+CLI_LISTS = {"lmtp": "lmtp_endpoints", "smtp": "smtp_endpoints", "http": "http_endpoints",
+             "preload": "preload"}
 
 CLI_INTEGERS = ("uidvalidity-root", "max-line", "max-literal")
 
@@ -369,11 +412,11 @@ def settings_from_toml(cfg: Mapping[str, Any], node: str | None = None) -> Raw:
             raise ConfigError(f"{key}: unknown key (known: {', '.join(TOP_LEVEL)})")
     raw: Raw = {}
     label, table = _node_table(cfg, node)
-    _take(label, table, NODE_KEYS, raw, NODE_CLUSTER_KEYS)
     for section, keys in SECTION_KEYS.items():
         if section in cfg:
             _take(section, _table(section, cfg[section]), keys, raw,
                   SECTION_OTHERS.get(section, ()))
+    _take(label, table, NODE_KEYS, raw, NODE_CLUSTER_KEYS)  # the node's own keys win
     if "users" in cfg:
         raw["users"] = (cfg["users"], "users")
     return raw
@@ -406,6 +449,11 @@ def settings_from_cli(options: Mapping[str, Any], raw: Raw) -> Raw:
             raw[name] = (_cli_number(option, options[option]), f"--{option}")
     if options.get("imap"):
         raw["imap_endpoints"] = (list(options["imap"]), "--imap")
+    for option, name in CLI_LISTS.items():
+        if options.get(option):
+            raw[name] = (list(options[option]), f"--{option}")
+    if options.get("smtp-auth"):
+        raw["smtp_auth"] = (True, "--smtp-auth")
     if options.get("user"):
         users = dict(raw.get("users", ({}, "users"))[0])
         users.update(_split_user(spec) for spec in options["user"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from twisted.cred.credentials import UsernamePassword
@@ -48,6 +49,8 @@ class Node:
         self._install_uidvalidity_floor()
         self._checker = PasswordChecker()
         self.portal = Portal(Realm(), [self._checker])
+        # called with the node after create_accounts (--preload: twistedmail/fixtures)
+        self.after_accounts: list[Callable[[Node], object]] = []
         if spec is None:
             self.create_accounts()
         else:  # accounts wait for the cluster's UIDVALIDITY floor: ClusterNode calls
@@ -73,6 +76,8 @@ class Node:
         self._create_public_folders()
         if self.settings.demo:
             self.add_demo_account()
+        for hook in self.after_accounts:
+            hook(self)
 
     def _install_uidvalidity_floor(self) -> None:
         """An in-memory node that (re)starts has lost its UID maps, so every folder
@@ -89,15 +94,22 @@ class Node:
 
     def _create_public_folders(self) -> None:
         """The "#public" pseudo-account owns "Public/..." (RFC 2342 shared namespace);
-        configured folders get ``public_rights`` for "anyone" (RFC 4314)."""
-        from twistedmail.imap.namespaces import PUBLIC_OWNER
+        configured folders get ``public_rights`` for "anyone" (RFC 4314).  In a
+        cluster configured folder F lives in "#public:F", made only on F's replicas
+        (namespaces.py, contract A)."""
+        from twistedmail.imap.namespaces import PUBLIC_OWNER, public_account
         from twistedmail.store import SetAcl
 
+        spec = self.settings.cluster
         self.store.apply(CreateAccount(PUBLIC_OWNER))
         for folder in self.settings.public_folders:
-            if not any(m.name == folder for m in self.store.mailboxes(PUBLIC_OWNER)):
-                self.store.apply(self._public_folder_op(PUBLIC_OWNER, folder))
-            self.store.apply(SetAcl(PUBLIC_OWNER, folder, "anyone", self.settings.public_rights))
+            owner = PUBLIC_OWNER if spec is None else public_account(folder)
+            if spec is not None and not spec.holds(owner):
+                continue  # a non-replica knows only the directory entry
+            self.store.apply(CreateAccount(owner))  # idempotent
+            if not any(m.name == folder for m in self.store.mailboxes(owner)):
+                self.store.apply(self._public_folder_op(owner, folder))
+            self.store.apply(SetAcl(owner, folder, "anyone", self.settings.public_rights))
 
     def _public_folder_op(self, owner: str, folder: str) -> CreateMailbox:
         """CREATE of a public folder; in a cluster its id is derived from the name,

@@ -67,6 +67,8 @@ class Options(usage.Options):
             "unix:clustermail-<node>.admin in the working directory, mode 0600), "
             "e.g. --admin unix:/run/clustermail/n1.admin or --admin ssl:7443",
         ],
+        ["http-token", None, None, "Bearer token the HTTP API requires, e.g. "
+         "--http-token s3cret (the status page and /metrics need none)"],
         [
             "state-file",
             None,
@@ -80,17 +82,36 @@ class Options(usage.Options):
          "peer (default: loopback only; others get LOGINDISABLED until STARTTLS)"],
         ["demo", None, "Add account demo/demo with sample folders and messages, "
          "e.g. twistd -n clustermail --demo"],
+        ["smtp-auth", None, "SMTP requires AUTH before MAIL FROM (default: optional)"],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["imap"] = []
         self["user"] = []
+        for name in ("lmtp", "smtp", "http", "preload"):
+            self[name] = []
         self.settings: NodeSettings | None = None
 
     def opt_imap(self, endpoint: str) -> None:
         """IMAP listener endpoint, repeatable (replaces the config's list), e.g. --imap tcp:1143:interface=127.0.0.1 or --imap ssl:1993:privateKey=key.pem"""  # noqa: E501
         self["imap"].append(endpoint)
+
+    def opt_lmtp(self, endpoint: str) -> None:
+        """LMTP listener endpoint (repeatable; off by default), e.g. --lmtp tcp:2424:interface=127.0.0.1 or --lmtp unix:/run/clustermail/lmtp"""  # noqa: E501
+        self["lmtp"].append(endpoint)
+
+    def opt_smtp(self, endpoint: str) -> None:
+        """SMTP listener endpoint (repeatable; off by default), e.g. --smtp tcp:2525:interface=127.0.0.1"""  # noqa: E501
+        self["smtp"].append(endpoint)
+
+    def opt_http(self, endpoint: str) -> None:
+        """HTTP endpoint for the API, /metrics and the status page (repeatable; off by default), e.g. --http tcp:8080:interface=127.0.0.1"""  # noqa: E501
+        self["http"].append(endpoint)
+
+    def opt_preload(self, directory: str) -> None:
+        """Load .eml / mbox / Maildir fixtures from DIR at start (repeatable), e.g. --preload fixtures/"""  # noqa: E501
+        self["preload"].append(directory)
 
     def opt_user(self, spec: str) -> None:
         """Add an account NAME:PASSWORD (repeatable), e.g. --user alice:secret"""
@@ -150,7 +171,10 @@ class JSONLineObserver:
         }
         if "log_failure" in event:
             record["traceback"] = event["log_failure"].getTraceback()
-        self.out.write(json.dumps(record) + "\n")
+        if event.get("log_namespace") == "twistedmail.events":  # observe/events.py fields
+            record.update((k, v) for k, v in event.items()
+                          if not k.startswith("log_") and k not in record)
+        self.out.write(json.dumps(record, default=str) + "\n")
         self.out.flush()
 
 
@@ -221,6 +245,13 @@ def makeService(options: Options | dict[str, Any]) -> service.MultiService:
         node = Node(settings, reactor=reactor)
     except StateFileError as err:
         raise SystemExit(f"clustermail: error: {err}") from None
+    if settings.preload:  # read now; loaded once the accounts exist (twistedmail/fixtures)
+        from twistedmail.fixtures.preload import FixtureError, preload_service
+
+        try:
+            preload_service(node, settings)
+        except FixtureError as err:
+            raise SystemExit(f"clustermail: error: {err}") from None
     top = service.MultiService()
     if settings.cluster is not None:  # listens on spec.me.cluster_endpoint, dials every peer
         from twistedmail.cluster.service import ClusterNode
@@ -232,6 +263,14 @@ def makeService(options: Options | dict[str, Any]) -> service.MultiService:
     factory = IMAPFactory(node)
     for description in settings.imap_endpoints:
         IMAPListener(description, factory, reactor).setServiceParent(top)
+    if settings.lmtp_endpoints or settings.smtp_endpoints:  # issue 6: mail in
+        from twistedmail.delivery.service import delivery_service
+
+        delivery_service(node, settings, reactor).setServiceParent(top)
+    if settings.http_endpoints:  # issue 6: API, /metrics, status page
+        from twistedmail.web.service import web_service
+
+        web_service(node, settings, reactor).setServiceParent(top)
     log.info(
         "clustermail node {name} (uidvalidity root {root}) with {n} account(s)",
         name=settings.node_name,

@@ -7,11 +7,9 @@ import json
 import os
 import random
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +26,13 @@ pytestmark = pytest.mark.e2e
 ERROR = re.compile(r"clustermail: error: [^\n]+\n\Z")
 
 
+@pytest.fixture
+def node(twistd_admin_node: tuple[ClusterMailProcess, str]
+         ) -> tuple[ClusterMailProcess, str]:
+    """A twistd node with alice and bob and its --admin endpoint (tests/conftest.py)."""
+    return twistd_admin_node
+
+
 def clustermail(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
                 timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """Run this tree's clustermail CLI to completion."""
@@ -41,23 +46,6 @@ def one_error(result: subprocess.CompletedProcess[str], status: int, text: str) 
     assert result.returncode == status, (result.returncode, result.stdout, result.stderr)
     assert ERROR.match(result.stderr), result.stderr
     assert text in result.stderr, result.stderr
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """A short directory for UNIX sockets (sun_path is ~107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="twm-cli-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def node(clustermail_node: Callable[..., ClusterMailProcess],
-         short_dir: Path) -> tuple[ClusterMailProcess, str]:
-    """A node with alice and bob, its admin channel on a UNIX socket: (process, --admin)."""
-    endpoint = f"unix:{short_dir / 'n1.admin'}"
-    proc = clustermail_node(users=["alice:secret", "bob:pw"], extra_args=["--admin", endpoint])
-    return proc, endpoint
 
 
 def inbox_uidvalidity(port: int, user: str, password: str) -> int:

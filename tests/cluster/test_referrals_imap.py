@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from tests.cluster.seed import SEED_CONFIG as EXTRA
+from tests.cluster.seed import seed_cluster
 from twistedmail.client import Client
 from twistedmail.imap import referrals
 from twistedmail.imap.imapurl import parse_url
-from twistedmail.testing.cluster import HOST, Cluster, reserve_port
+from twistedmail.testing.cluster import Cluster
 from twistedmail.testing.script import ImapScript
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow,
@@ -30,22 +30,9 @@ _REFERRAL = re.compile(rb"\[REFERRAL ([^\]]+)\]")
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """One cluster for the module; IMAP on reserved fixed ports (n1..n3 in sites 1..3)."""
-    socks = [reserve_port() for _ in range(3)]
-    ports = [int(s.getsockname()[1]) for s in socks]
-    options = {f"n{i}": {"site": f"site{i}", "imap": [f"tcp:{p}:interface={HOST}"]}
-               for i, p in enumerate(ports, start=1)}
-    workdir: Path = tmp_path_factory.mktemp("referrals")
-    c = Cluster(3, users=USERS, accounts={"bob": ["n2", "n3"]}, extra_config=EXTRA,
-                node_options=options, workdir=workdir)
-    for i, port in enumerate(ports, start=1):
-        c.nodes[f"n{i}"].port = port  # the harness passes --imap=tcp:PORT: as configured
-    try:
-        c.start()
+    with seed_cluster(tmp_path_factory.mktemp("referrals"), USERS, EXTRA,
+                      accounts={"bob": ["n2", "n3"]}) as c:
         yield c
-    finally:
-        c.stop()
-        for s in socks:
-            s.close()
 
 
 def _script(c: Cluster, node: str, user: str = "alice") -> ImapScript:
@@ -120,9 +107,24 @@ def test_replica_node_serves_public_news_after_rlist(cluster: Cluster) -> None:
         s.ok('EXAMINE "Public/News"')
 
 
-def test_login_of_a_user_held_elsewhere_is_referred(cluster: Cluster) -> None:
-    """LOGIN bob on n1 (mail file on n2, n3): NO [REFERRAL imap://bob;AUTH=*@n2/ n3]
-    in cost order; a wrong password still gets AUTHENTICATIONFAILED, not the referral."""
+@pytest.fixture(scope="module")
+def refer_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The same layout with ``[public] refer = true``: every session gets referrals,
+    logins included (without it a login is proxied: tests/cluster/test_proxy.py)."""
+    extra = EXTRA.replace('folders = ["News"]', 'folders = ["News"]\nrefer = true')
+    with seed_cluster(tmp_path_factory.mktemp("refer"), USERS, extra,
+                      accounts={"bob": ["n2", "n3"]}) as c:
+        yield c
+
+
+def test_login_of_a_user_held_elsewhere_is_referred(refer_cluster: Cluster) -> None:
+    """With refer = true, LOGIN bob on n1 (mail file on n2, n3): NO [REFERRAL
+    imap://bob;AUTH=*@n2/ n3] in cost order; a wrong password still gets
+    AUTHENTICATIONFAILED, not the referral; SELECT of Public/News is referred at once."""
+    cluster = refer_cluster
+    with ImapScript(*cluster.imap("n1")) as s:
+        s.login("alice", USERS["alice"])
+        assert b"[REFERRAL imap://" in s.no("SELECT Public/News").tagged
     with ImapScript(*cluster.imap("n1")) as s:
         bad = s.no('LOGIN "bob" "wrong"')
         assert b"AUTHENTICATIONFAILED" in bad.tagged and b"REFERRAL" not in bad.tagged
@@ -133,7 +135,7 @@ def test_login_of_a_user_held_elsewhere_is_referred(cluster: Cluster) -> None:
 
 def test_client_follows_the_referral_to_a_replica(cluster: Cluster) -> None:
     """twistedmail.client on n1 sends RLIST, is referred for Public/News and selects it on
-    n2 (the cheapest replica); bob's LOGIN referral from n1 lands on n2 too."""
+    n2 (the cheapest replica); bob's LOGIN on n1 is proxied (no refer = true)."""
     client = Client([cluster.imap("n1")], "alice", USERS["alice"], timeout=10)
     try:
         client.connect()
@@ -145,8 +147,9 @@ def test_client_follows_the_referral_to_a_replica(cluster: Cluster) -> None:
     finally:
         client.close()
     bob = Client([cluster.imap("n1")], "bob", USERS["bob"], timeout=10)
-    try:
-        assert bob.connect() == cluster.imap("n2")
+    try:  # no referral for a login without refer = true: n1 proxies bob to n2
+        assert bob.connect() == cluster.imap("n1")
+        assert bob.select("INBOX", readonly=True).uidvalidity is not None
     finally:
         bob.close()
 

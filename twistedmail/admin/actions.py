@@ -129,6 +129,9 @@ def add_admin_commands(commands: Any) -> None:
     from twistedmail.admin import referrals_cli
 
     referrals_cli.add_commands(commands, run_admin)
+    from twistedmail.admin import fixtures_cli
+
+    fixtures_cli.add_commands(commands)
 
 
 def command_parser(prog: str = "") -> Parser:

@@ -30,8 +30,10 @@ from twisted.protocols import amp
 from twisted.python.failure import Failure
 
 from twistedmail.admin import commands as c
+from twistedmail.admin.fixtures import FixturesResponders
 from twistedmail.admin.mailfiles import MailFiles
 from twistedmail.admin.referrals import ReferralResponders
+from twistedmail.observe.events import event
 
 log = Logger()
 
@@ -51,7 +53,7 @@ def admin_description(description: str | None, node_name: str) -> str:
     return description
 
 
-class AdminProtocol(ReferralResponders, amp.AMP):
+class AdminProtocol(FixturesResponders, ReferralResponders, amp.AMP):
     """One admin connection to a node."""
 
     def __init__(self, node: Any) -> None:
@@ -102,19 +104,32 @@ class AdminProtocol(ReferralResponders, amp.AMP):
         d.addCallback(lambda _: action())
 
         def done(result: dict[str, Any]) -> dict[str, Any]:
-            log.info("admin: {what} by {who}: ok", what=what, who=who)
+            self._event(what, who, admin_user, "ok")
             return result
 
         def failed(f: Failure) -> Failure:
             if f.check(c.AdminError):
-                log.warn("admin: {what} by {who}: error: {why}", what=what, who=who,
-                         why=str(f.value))
+                self._event(what, who, admin_user, "error", str(f.value),
+                            denied=bool(f.check(c.PermissionDenied)))
                 return f
             log.failure("admin: {what} by {who}: internal error", f, what=what, who=who)
             text = str(f.value).splitlines()[0] if str(f.value) else type(f.value).__name__
+            self._event(what, who, admin_user, "internal error", text)
             return Failure(c.AdminError(f"internal error on node: {text}"))
 
         return d.addCallbacks(done, failed)
+
+    def _event(self, what: str, who: str, user: str | None, result: str,
+               error: str | None = None, denied: bool = False) -> None:
+        """The one ``admin.command`` event of a command (observe/events.py)."""
+        if denied:
+            role = "none"
+        elif self._is_unix() or user in self.node.settings.admins:
+            role = "cluster-admin"
+        else:
+            role = "folder-admin"  # admin/referrals.py: the 'a' right on a public folder
+        event("admin.command", command=what, caller=who, role=role, result=result,
+              error=error, node=self.node.settings.node_name)
 
     def _json(self, what: str, admin_user: str | None, admin_password: str | None,
               action: Callable[[], dict[str, Any]]) -> Deferred[dict[str, Any]]:

@@ -41,7 +41,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.protocols import amp
 from twisted.python.failure import Failure
 
-from twistedmail.admin import commands
+from twistedmail.admin import commands, fixtures
 
 PROTOCOL_VERSION = commands.PROTOCOL_VERSION
 COMMANDS: dict[str, type[amp.Command]] = {
@@ -59,6 +59,7 @@ COMMANDS: dict[str, type[amp.Command]] = {
     "sites-link": commands.SitesLink,
     "sites-unlink": commands.SitesUnlink,
     "sites-show": commands.SitesShow,
+    **fixtures.COMMANDS,  # import / export (issue 6)
 }
 _WILDCARD = ("", "0.0.0.0", "::")
 

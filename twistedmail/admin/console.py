@@ -106,8 +106,8 @@ class Console:
                 return True
             parsed = self.parser.parse_args(words)
             merged = argparse.Namespace(**{**vars(self.args), **vars(parsed)})
-            if merged.run is actions.run_load:
-                actions.run_load(merged, self.stdout)
+            if merged.run is not actions.run_admin:  # load, import, export
+                merged.run(merged, self.stdout)
             else:
                 actions.run_admin(merged, self.stdout, self.client)
         except (actions.UsageError, AdminClientError) as err:

@@ -56,14 +56,15 @@ def acting_role(caller: Role, requested: str | None) -> Role:
 
 def folder_admin(node: Any, user: str) -> bool:
     """Whether ``user`` holds the "a" right (RFC 4314 §2.1) on some public folder."""
-    from twistedmail.imap.namespaces import PUBLIC_OWNER
+    from twistedmail.imap.namespaces import is_public_owner
     from twistedmail.store.acl import effective
 
-    try:
-        boxes = node.store.mailboxes(PUBLIC_OWNER)
-    except Exception:  # no public namespace on this node
-        return False
-    return any("a" in effective(box.acl, user) for box in boxes)
+    store = node.store
+    for owner in store.users():  # "#public" and every "#public:F" held here
+        if is_public_owner(owner) and any("a" in effective(box.acl, user)
+                                          for box in store.mailboxes(owner)):
+            return True
+    return False
 
 
 def public_of(node: Any) -> PublicReferrals:

@@ -4,7 +4,8 @@
     [[node]]             name, uidvalidity_root, site, imap, cluster, cluster_address
     [accounts]           user = ["n1", "n2"]: the nodes holding that mail file (default: all)
     [public.replicas]    "News" = ["n1", "n3"]: the nodes holding that public folder
-                         (a folder of [public] folders without an entry: every node)
+                         (a folder of [public] folders without an entry: every node);
+                         it lives in pseudo-account "#public:News", placed on them
     [sites], [referrals.N], [public] default_node / referral_refresh: the cost model
                          (twistedmail/cluster/costs.py, issue 5)
 
@@ -19,6 +20,10 @@ Invariants:
   * A node with a ``[cluster]`` table but no peers needs no secret; more than
     one node needs one (``secret`` or ``secret_file``): links are authenticated
     by it (DESIGN.md §4).  The secret never appears in ``repr``.
+  * ``placement`` holds, besides [accounts], ``"#public:F" -> public_replicas[F]``
+    for every configured public folder F (contract A), so replication, which keeps
+    only what ``holds(user)`` says, places public folders like mail files.  User
+    names starting with "#" are reserved for these pseudo-accounts.
   * No Twisted import here: endpoint strings are checked by
     ``config.check_endpoint``, which imports Twisted only when called.
 """
@@ -49,6 +54,7 @@ from twistedmail.config import _seconds as check_seconds
 from twistedmail.config import _str as check_str
 
 DEFAULT_SITE = "default"
+PUBLIC_ACCOUNT = "#public:"  # + folder: a configured public folder's pseudo-account
 CLUSTER_DEFAULTS: dict[str, Any] = {
     "secret": None,
     "secret_file": None,
@@ -114,6 +120,10 @@ class ClusterSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(n.name for n in self.nodes))
+        public = {PUBLIC_ACCOUNT + f: tuple(r) for f, r in self.public_replicas.items()}
+        if any(self.placement.get(k) != v for k, v in public.items()):
+            object.__setattr__(self, "placement",
+                               MappingProxyType({**self.placement, **public}))
         if not self.costs.node_sites:
             object.__setattr__(self, "costs",
                                CostModel(node_sites={n.name: n.site for n in self.nodes}))
@@ -133,7 +143,6 @@ class ClusterSpec:
         """Names of the nodes holding ``user``'s mail file ([accounts]; default: all)."""
         placed = self.placement.get(user)
         return placed if placed is not None else self.names
-
 
     def holds(self, user: str, node: str | None = None) -> bool:
         """Whether ``node`` (default: this one) holds ``user``'s mail file."""
@@ -371,6 +380,9 @@ def _placement(value: object, names: list[str]) -> dict[str, tuple[str, ...]]:
         key = f"accounts.{user}"
         if not isinstance(user, str) or not user or any(c.isspace() for c in user):
             raise ConfigError(f"accounts: bad user name {user!r}")
+        if user.startswith("#"):
+            raise ConfigError(f"accounts: {user!r}: names starting with '#' are reserved "
+                              "(public folders are placed by [public.replicas])")
         placement[user] = _node_list(key, holders, names)
     return placement
 

@@ -10,7 +10,11 @@ Choices where the RFCs leave room (README "Behaviour worth knowing"):
     RFC 3501 plain.
   * A name that does not exist but has inferiors is \\Noselect in a plain LIST
     and \\NonExistent (which implies \\Noselect, RFC 5258 §3) in an extended one.
-  * REMOTE selects nothing more: there are no remote mailboxes.
+  * Directory entries (``namespaces.directory``): in a cluster, a configured
+    public folder with no replica on this node is listed by every LIST (the
+    transparent proxy serves it; contract A), with no \\NonExistent / \\Noselect
+    and no child attribute unless children are known here.  REMOTE selects
+    nothing more.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from functools import lru_cache
 
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import Bad, No
-from twistedmail.imap.namespaces import visible
+from twistedmail.imap.namespaces import directory, visible
 from twistedmail.imap.responses import Atom, MailboxName
 from twistedmail.imap.session import Session
 from twistedmail.store import Mailbox
@@ -126,6 +130,7 @@ def list_mailboxes(session: Session, cmd: c.ListCmd, write_status: StatusWriter,
         return any(rx.fullmatch(name) for rx in regexes)
 
     mailboxes = dict(visible(session))
+    remote = frozenset(directory(session)) - mailboxes.keys()
     subscribed = session.store.subscriptions(session.username)
     if cmd.lsub:
         for name, attrs in _lsub_rows(match, subscribed):
@@ -138,7 +143,7 @@ def list_mailboxes(session: Session, cmd: c.ListCmd, write_status: StatusWriter,
     query = Query(match, session.username, "SUBSCRIBED" in sel, "SPECIAL-USE" in sel,
                   "RECURSIVEMATCH" in sel, "SUBSCRIBED" in sel or "SUBSCRIBED" in cmd.return_opts,
                   cmd.status_items if "STATUS" in cmd.return_opts else (), cmd.extended)
-    for name, attrs, extra in _list_rows(query, mailboxes, subscribed):
+    for name, attrs, extra in _list_rows(query, mailboxes, subscribed, remote):
         session.out.untagged(verb, [Atom(a) for a in attrs], DELIM, MailboxName.of(name), *extra)
         box = mailboxes.get(name)
         if query.status and box is not None:
@@ -146,10 +151,12 @@ def list_mailboxes(session: Session, cmd: c.ListCmd, write_status: StatusWriter,
                 write_status(session, box, query.status)
 
 
-def _list_rows(q: Query, mailboxes: dict[str, Mailbox],
-               subscribed: set[str]) -> list[tuple[str, list[str], list[object]]]:
-    """(name, attributes, extended data) for every LIST response line."""
-    names = set(mailboxes)
+def _list_rows(q: Query, mailboxes: dict[str, Mailbox], subscribed: set[str],
+               remote: frozenset[str] = frozenset()
+               ) -> list[tuple[str, list[str], list[object]]]:
+    """(name, attributes, extended data) for every LIST response line; ``remote``:
+    directory entries of mailboxes held on other nodes."""
+    names = set(mailboxes) | remote
 
     def meets(name: str) -> bool:  # RFC 5258 §3.1 selection criteria
         if q.sel_subscribed and name not in subscribed:
@@ -175,7 +182,9 @@ def _list_rows(q: Query, mailboxes: dict[str, Mailbox],
         childinfo = bool(hidden_hits) and any(h.startswith(prefix) for h in hidden_hits)
         if has_selection and not meets(name) and not childinfo:
             continue
-        rows.append((name, _attrs(q, name, mailboxes, names, subscribed),
+        attrs = (_remote_attrs(q, name, names, subscribed) if name in remote
+                 else _attrs(q, name, mailboxes, names, subscribed))
+        rows.append((name, attrs,
                      [["CHILDINFO", list(q.criteria)]] if childinfo else []))
     return rows
 
@@ -194,6 +203,15 @@ def _attrs(q: Query, name: str, mailboxes: dict[str, Mailbox], names: set[str],
     attrs.append("\\HasChildren" if children else "\\HasNoChildren")  # RFC 3348
     if box is not None:
         attrs.extend(sorted(_special(q, box)))  # RFC 6154 §2
+    return attrs
+
+
+def _remote_attrs(q: Query, name: str, names: set[str], subscribed: set[str]) -> list[str]:
+    """A directory entry: it exists elsewhere (no \\NonExistent); \\HasChildren only
+    when a child is known here, since its own children are not (RFC 3348 §4)."""
+    attrs = ["\\Subscribed"] if q.ret_subscribed and name in subscribed else []
+    if any(n.startswith(name + DELIM) for n in names):
+        attrs.append("\\HasChildren")
     return attrs
 
 

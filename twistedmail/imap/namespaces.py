@@ -7,12 +7,23 @@ Three namespaces, all with delimiter "/":
     ``#public`` (its INBOX is never visible).  Admins (``NodeSettings.admins``)
     own the public namespace; other users get what its ACLs grant.
 
+Public folder placement (issue 5, contract A): in cluster mode each configured
+public folder F (``[public] folders``) and everything below it lives in its own
+pseudo-account ``#public:F``, held by F's replicas only (``[public.replicas]``,
+ClusterSpec.holders); other public folders stay in ``#public``, held by every
+node.  A node without a replica of F keeps only its directory entry: LIST shows
+``Public/F`` (:func:`directory`) but nothing there is a local mailbox.
+Single-node mode keeps everything in ``#public``.
+
 Invariants:
   * Every handler turns a client name into (owner, local name) only through
     :func:`resolve`, finds mailboxes only through :func:`lookup`, and lists them
     only through :func:`visible`, so access rules live in this one module.
   * Ops are always built from the owning account (``Mailbox.user``) and the local
     name (``Mailbox.name``), never from the client-visible name.
+  * ``resolve`` maps ``Public/F...`` to ``#public:F`` for the longest configured F
+    that is the name or a superior of it, so every mailbox of ``#public:F`` is F
+    or below F; ``client_name`` is its inverse for every public owner.
   * A mailbox the user holds no right on is answered exactly like one that does
     not exist (same code, same text), and so is one needing a right the user lacks
     when the user lacks "l" too; otherwise a missing right is ``NO [NOPERM]``
@@ -22,8 +33,9 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from twistedmail.cluster.spec import PUBLIC_ACCOUNT  # "#public:" + folder
 from twistedmail.imap.errors import No
 from twistedmail.store import CreateMailbox, Mailbox, MailboxCreated, SetAcl, StoreError, names
 from twistedmail.store.acl import ALL, ALL_RIGHTS, WRITE_RIGHTS, canonical, effective
@@ -37,22 +49,63 @@ PUBLIC = "Public"
 PUBLIC_OWNER = "#public"  # pseudo-account owning the shared namespace
 NAMESPACES = ((("", DELIM),), ((OTHER_USERS + DELIM, DELIM),), ((PUBLIC + DELIM, DELIM),))
 NOT_FOUND = "No such mailbox"
+CONFIGURED = "configured public folder; change [public] in the config"
 
 
 # --- names ---------------------------------------------------------------------------
+
+
+def is_public_owner(owner: str) -> bool:
+    """True for the pseudo-accounts of the shared namespace: "#public", "#public:F"."""
+    return owner == PUBLIC_OWNER or owner.startswith(PUBLIC_ACCOUNT)
+
+
+def public_account(folder: str) -> str:
+    """The pseudo-account of configured public folder ``folder`` (cluster mode)."""
+    return PUBLIC_ACCOUNT + folder
+
+
+def _spec(session: Session) -> Any | None:
+    """The node's ClusterSpec, or None in single-node mode."""
+    return getattr(getattr(session.node, "settings", None), "cluster", None)
+
+
+def configured_folders(session: Session) -> tuple[str, ...]:
+    """The configured public folders ([public] folders), as local names."""
+    spec = _spec(session)
+    if spec is not None:
+        return tuple(spec.public_replicas)
+    return tuple(getattr(session.node.settings, "public_folders", ()))
+
+
+def configured_folder(folders: Iterable[str], local: str) -> str | None:
+    """The longest of ``folders`` that is ``local`` or a superior of it."""
+    hits = [f for f in folders if local == f or local.startswith(f + DELIM)]
+    return max(hits, key=len) if hits else None
+
+
+def public_owner(session: Session, local: str) -> str:
+    """The pseudo-account holding public folder ``local``: "#public:F" in cluster
+    mode when ``local`` is configured folder F or below it, else "#public"."""
+    spec = _spec(session)
+    folder = configured_folder(spec.public_replicas, local) if spec is not None else None
+    return PUBLIC_OWNER if folder is None else public_account(folder)
 
 
 def resolve(session: Session, name: str) -> tuple[str, str]:
     """(owner account, local name) for a client-visible mailbox name.
 
     The local name is "" for a namespace root ("Public", "Other Users",
-    "Other Users/bob"), which is never a mailbox."""
+    "Other Users/bob"), which is never a mailbox, and for any
+    "Other Users/#..." (pseudo-accounts are reached through "Public/" only)."""
     head, _, rest = name.partition(DELIM)
     if head == PUBLIC:
-        return PUBLIC_OWNER, rest
+        return public_owner(session, rest), rest
     if head == OTHER_USERS:
         user, _, local = rest.partition(DELIM)
-        return (user or PUBLIC_OWNER), local
+        if not user or user.startswith("#"):
+            return PUBLIC_OWNER, ""
+        return user, local
     return session.username, name
 
 
@@ -60,16 +113,16 @@ def client_name(session: Session, mailbox: Mailbox) -> str:
     """The name the client sees for ``mailbox`` (inverse of :func:`resolve`)."""
     if mailbox.user == session.user:
         return mailbox.name
-    if mailbox.user == PUBLIC_OWNER:
+    if is_public_owner(mailbox.user):
         return f"{PUBLIC}{DELIM}{mailbox.name}"
     return f"{OTHER_USERS}{DELIM}{mailbox.user}{DELIM}{mailbox.name}"
 
 
 def _hidden(owner: str, local: str) -> bool:
-    """True for names that are never mailboxes: namespace roots, the public INBOX."""
+    """True for names that are never mailboxes: namespace roots, a public INBOX."""
     if not local:
         return True
-    return owner == PUBLIC_OWNER and local.partition(DELIM)[0].upper() == names.INBOX
+    return is_public_owner(owner) and local.partition(DELIM)[0].upper() == names.INBOX
 
 
 # --- rights ----------------------------------------------------------------------------
@@ -82,7 +135,7 @@ def is_admin(session: Session) -> bool:
 
 def owns(session: Session, owner: str) -> bool:
     """True if the user holds every right on ``owner``'s mailboxes implicitly."""
-    return owner == session.user or (owner == PUBLIC_OWNER and is_admin(session))
+    return owner == session.user or (is_public_owner(owner) and is_admin(session))
 
 
 def rights_of(session: Session, mailbox: Mailbox) -> frozenset[str]:
@@ -165,12 +218,50 @@ def visible(session: Session) -> list[tuple[str, Mailbox]]:
         if owner == user:
             continue
         owner_like = owns(session, owner)
+        public = is_public_owner(owner)
         for box in store.mailboxes(owner):
             if not (owner_like or box.acl) or _hidden(owner, box.name):
                 continue
+            if public and public_owner(session, box.name) != owner:
+                continue  # e.g. superior "Lists" made in "#public:Lists/Announce"
             if owner_like or "l" in effective(box.acl, user):
                 out.append((client_name(session, box), box))
     return out
+
+
+def directory(session: Session) -> list[str]:
+    """Client names ("Public/F") of the configured public folders with no replica on
+    this node, for LIST: only their directory entry is known here (contract A).
+
+    Shown to admins, and to everyone when ``public_rights`` grants "l" (the
+    right every configured folder gives "anyone", RFC 4314 §4); empty in
+    single-node mode, where every public folder is local."""
+    spec = _spec(session)
+    if spec is None:
+        return []
+    rights = getattr(session.node.settings, "public_rights", "")
+    if not (is_admin(session) or "l" in rights):
+        return []
+    return sorted(f"{PUBLIC}{DELIM}{f}" for f in spec.public_replicas
+                  if not spec.holds(public_account(f)))
+
+
+def configured_conflict(session: Session, owner: str, local: str) -> bool:
+    """True when public ``local`` is a configured folder or a superior of one:
+    such a folder is made by the config, not by RENAME / DELETE (contract A)."""
+    if not is_public_owner(owner) or not local:
+        return False
+    return any(f == local or f.startswith(local + DELIM) for f in configured_folders(session))
+
+
+def _check_held(session: Session, owner: str) -> None:
+    """NO [CANNOT] for a configured folder this node holds no replica of."""
+    if owner == PUBLIC_OWNER or not is_public_owner(owner) or session.store.has_account(owner):
+        return
+    spec = _spec(session)
+    where = f" (held on {', '.join(spec.holders(owner))})" if spec is not None else ""
+    folder = owner[len(PUBLIC_ACCOUNT):]
+    raise No(f"{PUBLIC}{DELIM}{folder} is not on this node{where}", "CANNOT")
 
 
 # --- creating ----------------------------------------------------------------------------
@@ -194,6 +285,7 @@ def require_create(session: Session, owner: str, local: str) -> Mailbox | None:
     user's own namespace is the same NO [NOPERM], so nothing leaks."""
     if _hidden(owner, local):
         raise No("Cannot create a mailbox with that name", "CANNOT")
+    _check_held(session, owner)
     parent = _decider(session, owner, local) if session.store.has_account(owner) else None
     if owns(session, owner):
         return parent

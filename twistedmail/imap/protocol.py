@@ -22,6 +22,7 @@ import ipaddress
 from collections import deque
 from collections.abc import Callable
 from functools import partial
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.address import UNIXAddress
@@ -30,7 +31,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 
-from twistedmail.imap import dispatch
+from twistedmail.imap import dispatch, proxied
 from twistedmail.imap.compress import CompressError, Deflate
 from twistedmail.imap.parser import ParseError, parse_request
 from twistedmail.imap.responses import Atom, encode_seq
@@ -45,6 +46,7 @@ from twistedmail.imap.wire import (
     Receiver,
     Request,
 )
+from twistedmail.observe.hooks import SessionStats
 from twistedmail.tls import context_for
 
 if TYPE_CHECKING:
@@ -81,6 +83,7 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         self.tls_available = True
         self.deflate: Deflate | None = None
         self.compress_pending = False
+        self.stats = SessionStats(node)  # metrics + session events (observe/)
 
     # --- Connection interface (used by handlers) --------------------------------
 
@@ -125,6 +128,12 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         """Close after the queued output."""
         self.closing = True
 
+    def cancel_line(self) -> None:
+        """Stop waiting for a raw line (a proxied IDLE ended without DONE)."""
+        if self.line_waiter is not None:
+            self.line_waiter = None
+            self.receiver.line_mode = False
+
     @property
     def peer_is_loopback(self) -> bool:  # type: ignore[override]
         """True for connections from this machine."""
@@ -137,6 +146,7 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
 
     def connectionMade(self) -> None:
         """Greet with our capabilities (RFC 3501 §7.1.1 and §7.2.1)."""
+        self.stats.opened(self)
         for transport in (self.transport, getattr(self.transport, "transport", None)):
             try:
                 transport.setTcpNoDelay(True)  # type: ignore[union-attr]
@@ -196,6 +206,8 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         self.setTimeout(None)
         self.closing = True
         self.queue.clear()
+        proxied.release(self.session)
+        self.stats.closed(self)
         self.session.close()
 
     def timeoutConnection(self) -> None:
@@ -260,6 +272,17 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         self.push()
 
     def _run(self, request: Request) -> Deferred[Any] | None:
+        started = monotonic()  # observe/hooks.py: count and time every command
+        stats = self.stats
+        stats.command = None
+        result = self._execute(request)
+        if result is None:
+            stats.done(self, request.tag, started)
+        else:
+            result.addBoth(stats.done_later, self, stats.command, request.tag, started)
+        return result
+
+    def _execute(self, request: Request) -> Deferred[Any] | None:
         try:
             utf8 = utf8_names(self.session)  # RFC 6855 §3; RFC 9051 §5.1 (rev2)
             self.session.out.utf8 = utf8
@@ -271,10 +294,40 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
             log.failure("parser failure")
             self.session.out.tagged(request.tag or "*", "BAD", "Invalid command")
             return None
+        self.stats.command = command
+        result = self._proxied(command, request)
+        if result is not None:
+            return result
         result = dispatch.execute(self.session, command)
         if result is None:
             self._after_command()
         return result
+
+    def _proxied(self, command: Any, request: Request) -> Deferred[Any] | None:
+        """The transparent proxy's turn (imap/proxied.py); None: run it here."""
+        session = self.session
+        if session.state == NOT_AUTHENTICATED or getattr(session.node, "cluster", None) is None:
+            return None
+        try:
+            result = proxied.intercept(session, dispatch.command_key(command), command, request)
+        except Exception as err:  # noqa: BLE001 - never a traceback to the client
+            self._proxy_failed(err, command.tag)
+            return None
+        if result is not None:
+            result.addErrback(self._proxy_errback, command.tag)
+        return result
+
+    def _proxy_errback(self, failure: Any, tag: str) -> None:
+        self._proxy_failed(failure.value, tag)
+
+    def _proxy_failed(self, err: BaseException, tag: str) -> None:
+        from twistedmail.imap.errors import CommandFailed
+
+        if isinstance(err, CommandFailed):
+            self.session.out.tagged(tag, err.status, err.text, err.code, err.code_args)
+            return
+        log.error("proxy failure for {tag}: {err!r}", tag=tag, err=err)
+        self.session.out.tagged(tag, "NO", "Internal server error", "SERVERBUG")
 
     def _after_command(self) -> None:
         if self.session.state != NOT_AUTHENTICATED:

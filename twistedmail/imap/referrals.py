@@ -31,6 +31,7 @@ from twistedmail.imap.errors import No
 from twistedmail.imap.imapurl import build_url, referral_code
 from twistedmail.imap.namespaces import PUBLIC
 from twistedmail.imap.session import Session
+from twistedmail.observe import metrics
 
 log = Logger()
 PREFIX = PUBLIC + "/"
@@ -94,6 +95,18 @@ def public_folder(spec: Any, name: str) -> str | None:
     return max(hits, key=len) if hits else None
 
 
+def remote_public(session: Session, name: str) -> str | None:
+    """The configured public folder ``name`` is (or is under) when this node holds
+    no replica of it, else None; None in single-node mode (contract A)."""
+    spec = spec_of(session)
+    if spec is None:
+        return None
+    folder = public_folder(spec, name)
+    if folder is None or spec.me.name in spec.public_replicas[folder]:
+        return None
+    return folder
+
+
 def check_mailbox(session: Session, name: str) -> None:
     """RFC 2193 §4: ``NO [REFERRAL ...]`` when ``name`` is a public folder with no
     replica here and the session is referral-aware; otherwise nothing."""
@@ -115,6 +128,7 @@ def check_mailbox(session: Session, name: str) -> None:
     if not urls:
         raise No(f"{name} has no replica this node can refer to", UNAVAILABLE)
     code, args = referral_code(urls)
+    metrics.referral(session.node, nodes[0], "mailbox")
     raise No(f"{name} is held on {', '.join(nodes)}", code, args)
 
 
@@ -139,6 +153,7 @@ def check_login(session: Session, user: str) -> None:
     if not urls:
         raise No(text, UNAVAILABLE)
     code, args = referral_code(urls)
+    metrics.referral(session.node, ordered[0], "login")
     raise No(text, code, args)
 
 

@@ -76,6 +76,9 @@ class Session:
         self.notifier: Any = None  # RFC 5465 NOTIFY settings (notify.Notifier)
         self.applying = False  # True while this session's own op is applied (NOTIFY)
         self.referral_aware = False  # RFC 2193: sent RLIST / RLSUB (imap/referrals.py)
+        self.proxy: Any = None  # the transparent proxy's state (imap/proxied.py)
+        self.proxied_by: str | None = None  # the node proxying this session, if any
+        self.login_name: str | None = None  # user a login attempt named (observe/hooks.py)
 
     @property
     def username(self) -> str:

@@ -13,8 +13,8 @@ from twistedmail.imap import commands as c
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.handlers.mailbox import wire_name
 from twistedmail.imap.namespaces import (
-    PUBLIC_OWNER,
     client_name,
+    is_public_owner,
     lookup,
     require,
     rights_of,
@@ -79,7 +79,7 @@ def getacl(session: Session, cmd: c.AclCommand) -> None:
     mailbox = lookup(session, cmd.mailbox)
     require(session, mailbox, "a")
     pairs: list[object] = []
-    if mailbox.user != PUBLIC_OWNER:
+    if not is_public_owner(mailbox.user):  # pseudo-accounts have no owner to show
         pairs += [_astring(mailbox.user), Atom(format_rights(ALL_RIGHTS))]
     for identifier, rights in sorted(mailbox.acl.items()):
         pairs += [_astring(identifier), Atom(format_rights(rights))]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from collections.abc import Generator
 from typing import Any
 
@@ -19,14 +20,19 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.python.failure import Failure
 
 from twistedmail.auth import IMailUser, IScramCredentials
+from twistedmail.cluster.proxy import MECHANISM as PROXY_MECHANISM
+from twistedmail.cluster.proxy import check_proof
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.handlers.durable import check_enabled, track_session
-from twistedmail.imap.referrals import check_login
+from twistedmail.imap.proxied import proxy_login
+from twistedmail.imap.referrals import check_login, spec_of
 from twistedmail.imap.responses import Atom
 from twistedmail.imap.scram import MECHANISM as SCRAM
 from twistedmail.imap.scram import ScramError, ScramServer
 from twistedmail.imap.session import Session
+
+Reply = tuple[str, str, tuple[object, ...]]  # (text, response code, code arguments)
 
 
 def starttls(session: Session, cmd: c.Simple) -> bool:
@@ -53,6 +59,8 @@ def authenticate(session: Session, cmd: c.Authenticate) -> Deferred[Any]:
     """RFC 3501 §6.2.2 with RFC 4959 SASL-IR; PLAIN is RFC 4616."""
     if cmd.mechanism == SCRAM:
         return _scram(session, cmd.initial)
+    if cmd.mechanism == PROXY_MECHANISM:
+        return _proxy(session, cmd.initial)
     if cmd.mechanism != "PLAIN":
         raise No(f"Unsupported mechanism {cmd.mechanism}", "CANNOT")
     if not session.login_allowed():
@@ -61,6 +69,28 @@ def authenticate(session: Session, cmd: c.Authenticate) -> Deferred[Any]:
         return _plain(session, cmd.initial)
     _send_challenge(session, b"")
     return session.conn.ask_line().addCallback(lambda line: _plain_line(session, line))
+
+
+def _proxy(session: Session, initial: bytes | None) -> Deferred[Any]:
+    """X-TWISTEDMAIL-PROXY (cluster only, never advertised): another node proves it
+    knows the cluster secret over our nonce and logs in as the user it proxies
+    (twistedmail/cluster/proxy.py).  Such a session never proxies further."""
+    spec = spec_of(session)
+    if spec is None:
+        raise No(f"Unsupported mechanism {PROXY_MECHANISM}", "CANNOT")
+    if initial is not None:
+        raise Bad(f"{PROXY_MECHANISM} takes no initial response")
+    nonce = os.urandom(16)
+
+    def verify(response: bytes) -> Reply | Deferred[Reply]:
+        found = check_proof(spec.secret, nonce, response)
+        if found is None or found[1] not in spec.names or found[1] == spec.me.name \
+                or found[0] not in session.node.usernames():
+            raise No("Invalid credentials", "AUTHENTICATIONFAILED")  # RFC 5530
+        session.proxied_by = found[1]
+        return _logged_in(session, found[0], "AUTHENTICATE")
+
+    return _challenge(session, nonce).addCallback(verify)
 
 
 def _decode_response(line: bytes) -> bytes:
@@ -113,7 +143,10 @@ def _scram(session: Session, initial: bytes | None) -> Generator[Deferred[Any], 
         if err.malformed:
             raise Bad(err.text) from None
         raise No(err.text, "AUTHENTICATIONFAILED") from None
-    return _logged_in(session, str(login[1].name), "AUTHENTICATE")
+    result = _logged_in(session, str(login[1].name), "AUTHENTICATE")
+    if isinstance(result, Deferred):
+        result = yield result
+    return result
 
 
 def _plain(session: Session, response: bytes) -> Deferred[Any]:
@@ -127,9 +160,10 @@ def _plain(session: Session, response: bytes) -> Deferred[Any]:
 
 
 def _check(session: Session, user: str, password: str, name: str) -> Deferred[Any]:
+    session.login_name = user  # for the failed-login event (observe/hooks.py); never the password
     d = session.node.authenticate(user, password)
 
-    def ok(canonical: str) -> tuple[str, str, tuple[object, ...]]:
+    def ok(canonical: str) -> Reply | Deferred[Reply]:
         return _logged_in(session, canonical, name)
 
     def failed(f: Failure) -> None:
@@ -138,13 +172,31 @@ def _check(session: Session, user: str, password: str, name: str) -> Deferred[An
     return d.addCallbacks(ok, failed)
 
 
-def _logged_in(session: Session, user: str, name: str) -> tuple[str, str, tuple[object, ...]]:
-    """Enter the authenticated state; the tagged OK carries the new CAPABILITY."""
-    check_login(session, user)  # held elsewhere: NO [REFERRAL] (RFC 2221 §4.1)
+def _logged_in(session: Session, user: str, name: str) -> Reply | Deferred[Reply]:
+    """Enter the authenticated state; the tagged OK carries the new CAPABILITY.
+
+    A mail file held elsewhere: the whole session is proxied to a holder
+    (imap/proxied.py), or, with ``[public] refer``, NO [REFERRAL] (RFC 2221 §4.1)."""
+    proxying = proxy_login(session, user)
+    if proxying is not None:
+        def reached(node: str) -> Reply:
+            return _enter(session, user, f"{name} completed (proxied to {node})")
+
+        def failed(f: Failure) -> Failure:
+            session.user = None
+            return f
+
+        return proxying.addCallbacks(reached, failed)
+    if session.proxied_by is None:
+        check_login(session, user)  # held elsewhere: NO [REFERRAL] (RFC 2221 §4.1)
     check_enabled(session, user)  # convert -e- (twistedmail/admin/mailfiles.py)
+    return _enter(session, user, f"{name} completed")
+
+
+def _enter(session: Session, user: str, text: str) -> Reply:
     session.authenticated(user)
     track_session(session)
     from twistedmail.imap.dispatch import capabilities
 
     caps = tuple(Atom(x) for x in capabilities(session))
-    return (f"{name} completed", "CAPABILITY", caps)
+    return (text, "CAPABILITY", caps)

@@ -1,4 +1,9 @@
-"""CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS (RFC 3501 §6.3)."""
+"""CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB STATUS (RFC 3501 §6.3).
+
+Configured public folders ([public] folders) are made by the config: RENAME of one
+(or of a superior of one), RENAME across public pseudo-accounts ("#public" <->
+"#public:F", namespaces.py) and DELETE of one answer NO [CANNOT]; folders below
+them follow the normal rules (contract A)."""
 
 from __future__ import annotations
 
@@ -6,8 +11,14 @@ from twistedmail.imap import commands as c
 from twistedmail.imap import listing, referrals, rev2
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.namespaces import (
+    CONFIGURED,
+    PUBLIC_OWNER,
     client_name,
+    configured_conflict,
+    configured_folders,
     create_mailbox,
+    directory,
+    is_public_owner,
     require,
     require_create,
     resolve,
@@ -53,6 +64,9 @@ def delete(session: Session, cmd: c.MailboxCommand) -> None:
     if cmd.mailbox.upper() == "INBOX":
         raise No("INBOX cannot be deleted", "CANNOT")
     referrals.check_mailbox(session, cmd.mailbox)  # RFC 2193 §4
+    owner, local = resolve(session, cmd.mailbox)
+    if is_public_owner(owner) and local in configured_folders(session):
+        raise No(CONFIGURED, "CANNOT")
     mailbox = session.mailbox(cmd.mailbox)
     require(session, mailbox, "x")  # RFC 4314 §4
     view = session.view
@@ -65,19 +79,33 @@ def rename(session: Session, cmd: c.Rename) -> None:
     """RFC 3501 §6.3.5, including the INBOX special case."""
     referrals.check_mailbox(session, cmd.old)  # RFC 2193 §4
     referrals.check_mailbox(session, cmd.new)
+    owner, local = resolve(session, cmd.new.rstrip(DELIM))
+    _check_public_rename(session, cmd.old, owner)
     mailbox = session.mailbox(cmd.old)
     require(session, mailbox, "x")  # RFC 4314 §4: "x" on the old name, "k" on the new parent
-    owner, local = resolve(session, cmd.new.rstrip(DELIM))
     if owner != mailbox.user:
         raise No("Cannot rename a mailbox into another namespace", "CANNOT")
     require_create(session, owner, local)
     session.apply(RenameMailbox(mailbox.user, mailbox.name, local))
 
 
+def _check_public_rename(session: Session, old: str, new_owner: str) -> None:
+    """NO [CANNOT] for a RENAME of a configured public folder (or of a superior of
+    one), or into / out of one: "#public:F" and "#public" are different accounts."""
+    owner, local = resolve(session, old)
+    if configured_conflict(session, owner, local):
+        raise No(CONFIGURED, "CANNOT")
+    configured = {o for o in (owner, new_owner) if is_public_owner(o) and o != PUBLIC_OWNER}
+    if configured and owner != new_owner:
+        raise No(CONFIGURED, "CANNOT")
+
+
 def subscribe(session: Session, cmd: c.MailboxCommand) -> None:
-    """RFC 3501 §6.3.6: only existing mailboxes may be subscribed."""
+    """RFC 3501 §6.3.6: only existing mailboxes may be subscribed, and the directory
+    entries of public folders held on other nodes (namespaces.directory)."""
     referrals.check_mailbox(session, cmd.mailbox)  # RFC 2193 §4
-    session.mailbox(cmd.mailbox)
+    if cmd.mailbox not in directory(session):
+        session.mailbox(cmd.mailbox)
     session.apply(Subscribe(session.username, cmd.mailbox))
 
 

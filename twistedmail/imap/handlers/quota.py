@@ -2,8 +2,9 @@
 
 Decisions (see also ``store/quota.py``):
   * One quota root per account, named like the account ("#public" for the
-    public namespace); resources STORAGE (KiB) and MESSAGE.
-  * GETQUOTA is allowed on the user's own root and "#public"; admins
+    public namespace, "#public:F" for configured public folder F in a cluster,
+    namespaces.py); resources STORAGE (KiB) and MESSAGE.
+  * GETQUOTA is allowed on the user's own root and the public ones; admins
     (``NodeSettings.admins``) may read and SETQUOTA every root.  Anyone else gets
     NO [NOPERM], whether the root exists or not (no leak of account names).
   * GETQUOTAROOT names the root of any mailbox the user can see, but sends its
@@ -15,7 +16,7 @@ from __future__ import annotations
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import No
 from twistedmail.imap.handlers.mailbox import wire_name
-from twistedmail.imap.namespaces import PUBLIC_OWNER, client_name, is_admin, lookup
+from twistedmail.imap.namespaces import client_name, is_admin, is_public_owner, lookup
 from twistedmail.imap.responses import Atom
 from twistedmail.imap.session import Session
 from twistedmail.store import Mailbox, SetQuota
@@ -38,7 +39,8 @@ def check(session: Session, owner: str, add_bytes: int, add_messages: int) -> No
 
 
 def _may_read(session: Session, root: str) -> bool:
-    return root in (q.root_of(session.username), PUBLIC_OWNER) or is_admin(session)
+    return (root == q.root_of(session.username) or is_public_owner(root)
+            or is_admin(session))
 
 
 def _send_quota(session: Session, root: str) -> None:

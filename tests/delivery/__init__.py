@@ -1,0 +1,1 @@
+"""Tests of LMTP/SMTP delivery (issue 6 part 1)."""

@@ -1,0 +1,1 @@
+"""Mail in from outside IMAP: LMTP, SMTP, injection (issue 6)."""
