@@ -149,7 +149,7 @@ def test_status_page_in_chromium_shows_the_killed_node_down(
         cluster: tuple[Cluster, dict[str, int]], tmp_path: Path) -> None:
     """After kill -9 of n3, n1's /status (real --http endpoint) drawn by headless Chromium
     names n1, n2, n3 in the SVG map with n3 down, and the screenshot is a WIDTHxHEIGHT PNG
-    holding the "down" fill colour."""
+    holding the "down" fill colour, with the three names readable by OCR."""
     c, ports = cluster
     before = wait_state(ports["n1"], "n3", "up")
     assert [n["name"] for n in before["nodes"]] == ["n1", "n2", "n3"]
@@ -169,6 +169,20 @@ def test_status_page_in_chromium_shows_the_killed_node_down(
     down_fill = STATE_COLOURS["down"][0]
     assert count_colour(rows, down_fill, bpp) > 500, "no node drawn in the down colour"
     assert count_colour(rows, STATE_COLOURS["up"][0], bpp) > 1000, "no node drawn up"
+    words = ocr(shot)  # the names are read off the pixels, not the DOM
+    assert {"n1", "n2", "n3"} <= words, sorted(words)
+
+
+def ocr(png: Path) -> set[str]:
+    """The words Tesseract (Debian tesseract-ocr) reads in a screenshot."""
+    tesseract = shutil.which("tesseract")
+    if tesseract is None:
+        pytest.fail("tesseract is not installed (Debian package tesseract-ocr; .ci/run "
+                    "installs it)", pytrace=False)
+    result = subprocess.run([tesseract, str(png), "stdout"], capture_output=True, text=True,
+                            timeout=CHROMIUM_TIMEOUT, stdin=subprocess.DEVNULL, errors="replace")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return set(re.findall(r"[\w.-]+", result.stdout))
 
 
 def test_every_node_serves_its_own_view(cluster: tuple[Cluster, dict[str, int]]) -> None:
