@@ -10,8 +10,14 @@ PBKDF2 work and, for SCRAM, gets a stable made-up salt (RFC 5802 §9).
 
 A successful plaintext check is remembered as a keyed hash (HMAC with a random
 per-process key) so that repeated LOGINs skip PBKDF2, like Dovecot's auth cache;
-failures always pay the full PBKDF2 cost.  (The configured passwords arrive in
-plaintext from the config anyway; the keys are what the checker keeps.)
+failures always pay the full PBKDF2 cost.
+
+A configured password may be a stored form instead of plaintext
+(twistedmail/passwords.py): ``SCRAM-SHA-256$...`` gives the keys directly,
+``scrypt$...`` a scrypt hash that serves LOGIN / PLAIN only.  ``scrub_users``
+replaces the plaintext of NodeSettings.users by the stored forms once the
+checker holds them, and logs (once, names only) which users were configured in
+plaintext.  No password, key or hash is ever logged.
 """
 
 from __future__ import annotations
@@ -30,11 +36,21 @@ from twisted.cred.credentials import ICredentials, IUsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet import defer
+from twisted.logger import Logger
 from zope.interface import Attribute, Interface, implementer
+
+from twistedmail.passwords import (
+    SCRAM_PREFIX,
+    SCRYPT_PREFIX,
+    ScryptHash,
+    is_stored_form,
+    parse_scrypt,
+)
 
 SCRAM_HASH = "sha256"  # RFC 7677
 SCRAM_ITERATIONS = 4096  # RFC 7677 §4: at least 4096
 SALT_BYTES = 16
+log = Logger()
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,21 @@ class ScramKeys:
         client_key = hmac.digest(salted, b"Client Key", hash_name)
         return cls(salt, iterations, hashlib.new(hash_name, client_key).digest(),
                    hmac.digest(salted, b"Server Key", hash_name))
+
+    def encode(self) -> str:
+        """``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`` (passwords.py)."""
+        from twistedmail.passwords import SCRAM_PREFIX, _b64
+
+        return (f"{SCRAM_PREFIX}{self.iterations}:{_b64(self.salt)}"
+                f"${_b64(self.stored_key)}:{_b64(self.server_key)}")
+
+    @classmethod
+    def decode(cls, value: str) -> ScramKeys:
+        """The keys of a ``SCRAM-SHA-256$`` form (BadPasswordHash if malformed)."""
+        from twistedmail.passwords import parse_scram
+
+        iterations, salt, stored_key, server_key = parse_scram(value)
+        return cls(salt, iterations, stored_key, server_key)
 
 
 def saslprep(text: str) -> str:
@@ -128,7 +159,7 @@ class PasswordChecker:
     def __init__(self, users: Mapping[str, str] | None = None,
                  iterations: int = SCRAM_ITERATIONS) -> None:
         self.iterations = iterations
-        self._users: dict[str, ScramKeys] = {}
+        self._users: dict[str, ScramKeys | ScryptHash] = {}
         self._secret = os.urandom(32)  # made-up salts of unknown users; the login cache
         self._dummy: ScramKeys | None = None
         self._verified: dict[str, bytes] = {}  # user -> HMAC(secret, good password)
@@ -136,9 +167,16 @@ class PasswordChecker:
             self.add_user(name, password)
 
     def add_user(self, name: str, password: str) -> None:
-        """Add a user, or change the password of an existing one (new salt)."""
-        self._users[name] = ScramKeys.derive(password, iterations=self.iterations)
+        """Add a user, or change the password of an existing one (new salt).
+
+        ``password`` is plaintext or a stored form (passwords.py; BadPasswordHash)."""
+        self._users[name] = _verifier(password, self.iterations)
         self._verified.pop(name, None)
+
+    def stored_form(self, name: str) -> str | None:
+        """The stored form of ``name``'s verifier (no plaintext), None if unknown."""
+        verifier = self._users.get(name)
+        return None if verifier is None else verifier.encode()
 
     def remove_user(self, name: str) -> None:
         """Forget a user (no-op if unknown): it can no longer log in."""
@@ -149,7 +187,7 @@ class PasswordChecker:
         """(salt, iterations) for a SCRAM server-first message; made up but stable
         for unknown users, so the answer does not tell who exists (RFC 5802 §9)."""
         keys = self._users.get(name)
-        if keys is not None:
+        if isinstance(keys, ScramKeys):
             return keys.salt, keys.iterations
         fake = hmac.digest(self._secret, _bytes(name), "sha256")[:SALT_BYTES]
         return fake, self.iterations
@@ -161,9 +199,11 @@ class PasswordChecker:
     def requestAvatarId(self, credentials: Any) -> defer.Deferred[Any]:
         name = _text(credentials.username)
         stored = self._users.get(name)
-        keys = self._dummy_keys() if stored is None else stored
+        keys = stored if stored is not None else self._dummy_keys()
         if IScramCredentials.providedBy(credentials):
-            matches = credentials.verify(keys)
+            # a scrypt-only user cannot do SCRAM: checked against keys nothing matches
+            matches = credentials.verify(keys if isinstance(keys, ScramKeys)
+                                         else self._dummy_keys()) and stored is keys
         else:
             matches = self._check_password(name, _text(credentials.password), keys)
         if stored is None or not matches:
@@ -171,14 +211,18 @@ class PasswordChecker:
         return defer.succeed(name)  # the avatar id: the user name, as str
 
 
-    def _check_password(self, name: str, password: str, keys: ScramKeys) -> bool:
+    def _check_password(self, name: str, password: str, keys: ScramKeys | ScryptHash) -> bool:
         tag = hmac.digest(self._secret, _bytes(name) + b"\0" + _bytes(password), "sha256")
         cached = self._verified.get(name)
         if cached is not None and hmac.compare_digest(cached, tag):
             return True
-        given = ScramKeys.derive(password, keys.salt, keys.iterations)
-        if not hmac.compare_digest(given.stored_key, keys.stored_key):
-            return False
+        if isinstance(keys, ScryptHash):
+            if not keys.matches(password):
+                return False
+        else:
+            given = ScramKeys.derive(password, keys.salt, keys.iterations)
+            if not hmac.compare_digest(given.stored_key, keys.stored_key):
+                return False
         if keys is not self._dummy:
             self._verified[name] = tag
         return True
@@ -188,6 +232,26 @@ class PasswordChecker:
         if self._dummy is None:
             self._dummy = ScramKeys.derive(os.urandom(16).hex(), iterations=self.iterations)
         return self._dummy
+
+
+def _verifier(password: str, iterations: int) -> ScramKeys | ScryptHash:
+    """What the checker keeps for a configured password (plaintext or stored form)."""
+    if password.startswith(SCRAM_PREFIX):
+        return ScramKeys.decode(password)
+    if password.startswith(SCRYPT_PREFIX):
+        return parse_scrypt(password)
+    return ScramKeys.derive(password, iterations=iterations)
+
+
+def scrub_users(checker: PasswordChecker, users: dict[str, str]) -> dict[str, str]:
+    """``users`` with every password replaced by the checker's stored form (so the
+    settings keep no plaintext), logging once which users were given in plaintext."""
+    plain = sorted(name for name, value in users.items() if not is_stored_form(value))
+    if plain:
+        log.warn("users: {count} password(s) configured in plaintext ({names}); store "
+                 "hashes instead (clustermail hash-password)", count=len(plain),
+                 names=", ".join(plain))
+    return {name: checker.stored_form(name) or value for name, value in users.items()}
 
 
 def build_portal(users: Mapping[str, str]) -> Portal:

@@ -42,6 +42,17 @@ class NodeSettings:
     max_literal: int = 64 * 1024 * 1024
     idle_timeout_auth: float = 1800.0
     idle_timeout_preauth: float = 60.0
+    # Hardening limits (issue 7; twistedmail/limits.py, README "### Limits"); 0 = none.
+    max_connections_per_user: int = 50
+    max_connections_per_address: int = 200
+    max_in_flight: int = 1000  # pipelined commands queued behind a running one
+    login_delay: float = 0.5  # seconds before the 1st failed-login NO, doubling, <= 8x
+    login_lockout_after: int = 10  # failures per (address, user) before a lockout
+    login_lockout_seconds: float = 300.0
+    max_mailboxes: int = 1000  # mailboxes per account (CREATE / RENAME / import)
+    # Estimated store bytes (limits.memory_estimate) past which writes are refused;
+    # default: half the machine's physical memory.
+    memory_limit: int = field(default_factory=lambda: _default_memory_limit())
     tls_cert: str | None = None
     tls_key: str | None = None
     # LOGIN / AUTHENTICATE PLAIN without TLS: always from loopback; from other peers only
@@ -107,6 +118,36 @@ def _seconds(label: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ConfigError(f"{label}: must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def _seconds_or_zero(label: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigError(f"{label}: must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+_UNITS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20,
+          "g": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40}
+_SIZE_RE = re.compile(r"\s*([0-9]{1,15})\s*([A-Za-z]*)\s*\Z")
+
+
+def _byte_size(label: str, value: object) -> int:
+    """Bytes as an integer, or a string like "512MiB" / "2G" (binary units); 0 = off."""
+    if isinstance(value, str):
+        m = _SIZE_RE.match(value)
+        if m is None or m.group(2).lower() not in _UNITS:
+            raise ConfigError(f"{label}: must be bytes, e.g. 1073741824 or \"1GiB\", "
+                              f"got {value!r}")
+        value = int(m.group(1)) * _UNITS[m.group(2).lower()]
+    return _int(label, value, 0)
+
+
+def _default_memory_limit() -> int:
+    """Half the physical memory (0, i.e. no ceiling, where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")) // 2
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def _bool(label: str, value: object) -> bool:
@@ -210,6 +251,12 @@ def _users(label: str, value: object) -> dict[str, str]:
             raise ConfigError(f"{label}: bad user name {name!r}")
         if not isinstance(password, str) or not password:
             raise ConfigError(f"{label}.{name}: password must be a non-empty string")
+        from twistedmail.passwords import BadPasswordHash, check_stored_form
+
+        try:  # "SCRAM-SHA-256$..." / "scrypt$..." must parse (twistedmail/passwords.py)
+            check_stored_form(password)
+        except BadPasswordHash as err:
+            raise ConfigError(f"{label}.{name}: {err}") from None
         users[name] = password
     return users
 
@@ -265,6 +312,14 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "max_literal": lambda k, v: _int(k, v, 1),
     "idle_timeout_auth": _seconds,
     "idle_timeout_preauth": _seconds,
+    "max_connections_per_user": lambda k, v: _int(k, v, 0),
+    "max_connections_per_address": lambda k, v: _int(k, v, 0),
+    "max_in_flight": lambda k, v: _int(k, v, 1),
+    "login_delay": _seconds_or_zero,
+    "login_lockout_after": lambda k, v: _int(k, v, 0),
+    "login_lockout_seconds": _seconds,
+    "max_mailboxes": lambda k, v: _int(k, v, 0),
+    "memory_limit": _byte_size,
     "tls_cert": _readable_file,
     "tls_key": _readable_file,
     "allow_plaintext": _bool,
@@ -306,6 +361,14 @@ SECTION_KEYS = {
         "literal_mode": "literal_mode",
         "idle_timeout_auth": "idle_timeout_auth",
         "idle_timeout_preauth": "idle_timeout_preauth",
+        "connections_per_user": "max_connections_per_user",
+        "connections_per_address": "max_connections_per_address",
+        "commands_in_flight": "max_in_flight",
+        "login_delay": "login_delay",
+        "login_lockout_after": "login_lockout_after",
+        "login_lockout_seconds": "login_lockout_seconds",
+        "mailboxes_per_account": "max_mailboxes",
+        "memory_limit": "memory_limit",
     },
     "tls": {"cert": "tls_cert", "key": "tls_key", "allow_plaintext": "allow_plaintext"},
     "log": {"format": "log_format"},
@@ -334,12 +397,17 @@ CLI_KEYS = {
     "state-file": "state_file",
     "admin": "admin_endpoint",
     "http-token": "http_token",
+    "max-connections-per-user": "max_connections_per_user",
+    "max-connections-per-address": "max_connections_per_address",
+    "max-mailboxes": "max_mailboxes",
+    "memory-limit": "memory_limit",
 }
 # repeatable command-line options -> NodeSettings list fields (replace the config's list)
 CLI_LISTS = {"lmtp": "lmtp_endpoints", "smtp": "smtp_endpoints", "http": "http_endpoints",
              "preload": "preload"}
 
-CLI_INTEGERS = ("uidvalidity-root", "max-line", "max-literal")
+CLI_INTEGERS = ("uidvalidity-root", "max-line", "max-literal", "max-connections-per-user",
+                "max-connections-per-address", "max-mailboxes")
 
 Raw = dict[str, tuple[Any, str]]  # field -> (raw value, label naming where it came from)
 

@@ -11,7 +11,7 @@ from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred
 
 from twistedmail import demo
-from twistedmail.auth import IMailUser, PasswordChecker, Realm
+from twistedmail.auth import IMailUser, PasswordChecker, Realm, scrub_users
 from twistedmail.config import NodeSettings
 from twistedmail.statefile import StateFile
 from twistedmail.store import CreateAccount, CreateMailbox, MailStore
@@ -56,6 +56,8 @@ class Node:
         else:  # accounts wait for the cluster's UIDVALIDITY floor: ClusterNode calls
             for name, password in self.settings.users.items():  # create_accounts()
                 self._checker.add_user(name, password)
+        # keep no plaintext: the settings now hold the checker's stored forms (auth.py)
+        self.settings.users = scrub_users(self._checker, self.settings.users)
 
     def _store_name(self) -> str:
         if self.settings.cluster is None:

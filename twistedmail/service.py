@@ -53,6 +53,14 @@ class Options(usage.Options):
          "e.g. --max-line 131072"],
         ["max-literal", None, None, "Largest literal in bytes (default 67108864 = 64 MiB), "
          "also the advertised APPENDLIMIT, e.g. --max-literal 10485760"],
+        ["max-connections-per-user", None, None, "IMAP sessions one user may have logged "
+         "in (default 50, 0 = no limit), e.g. --max-connections-per-user 20"],
+        ["max-connections-per-address", None, None, "IMAP connections from one client "
+         "address (default 200, 0 = no limit), e.g. --max-connections-per-address 50"],
+        ["max-mailboxes", None, None, "Mailboxes per account (default 1000, 0 = no limit), "
+         "e.g. --max-mailboxes 500"],
+        ["memory-limit", None, None, "Estimated store memory past which APPEND/COPY/delivery "
+         "are refused (default: half the RAM; 0 = none), e.g. --memory-limit 4GiB"],
         ["literal-mode", None, None, "Non-synchronizing literals: 'plus' (LITERAL+, default) "
          "or 'minus' (LITERAL-, at most 4096 bytes), e.g. --literal-mode minus"],
         ["log-format", None, None, "Log as 'text' (default) or 'json' (one JSON object a line), "
@@ -260,6 +268,9 @@ def makeService(options: Options | dict[str, Any]) -> service.MultiService:
     from twistedmail.admin.channel import AdminChannel
 
     AdminChannel(node, settings.admin_endpoint, reactor).setServiceParent(top)
+    from twistedmail.tls import CertificateReloader
+
+    CertificateReloader(settings, reactor).setServiceParent(top)  # SIGHUP: new certificate
     factory = IMAPFactory(node)
     for description in settings.imap_endpoints:
         IMAPListener(description, factory, reactor).setServiceParent(top)

@@ -371,7 +371,7 @@ STORE_ROWS = [
     (b"t STORE 1 FLAGS ()", Store("t", seq(1), "", False, ())),
     (b"t STORE 1 FLAGS.SILENT \\Answered \\Flagged",
      Store("t", seq(1), "", True, ("\\Answered", "\\Flagged"))),
-    (b"t STORE 1 +FLAGS \\Ext", Store("t", seq(1), "+", False, ("\\Ext",))),
+    (b"t STORE 1 +FLAGS \\Ext", Err("\\Ext is not a system flag")),  # RFC 3501 §9
     (b"t STORE 1:* (UNCHANGEDSINCE 0) +FLAGS.SILENT ($MDNSent)",  # RFC 7162 §3.1.3
      Store("t", seq((1, STAR)), "+", True, ("$MDNSent",), unchangedsince=0)),
     (b"t UID STORE 7 +FLAGS (\\Seen)", Store("t", seq(7), "+", False, ("\\Seen",), uid=True)),

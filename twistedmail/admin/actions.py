@@ -132,6 +132,9 @@ def add_admin_commands(commands: Any) -> None:
     from twistedmail.admin import fixtures_cli
 
     fixtures_cli.add_commands(commands)
+    from twistedmail.admin import secrets_cli
+
+    secrets_cli.add_commands(commands, run_admin)  # tls reload (issue 7)
 
 
 def command_parser(prog: str = "") -> Parser:

@@ -33,6 +33,7 @@ from twistedmail.admin import commands as c
 from twistedmail.admin.fixtures import FixturesResponders
 from twistedmail.admin.mailfiles import MailFiles
 from twistedmail.admin.referrals import ReferralResponders
+from twistedmail.admin.secrets_cli import TlsResponders
 from twistedmail.observe.events import event
 
 log = Logger()
@@ -53,7 +54,7 @@ def admin_description(description: str | None, node_name: str) -> str:
     return description
 
 
-class AdminProtocol(FixturesResponders, ReferralResponders, amp.AMP):
+class AdminProtocol(FixturesResponders, ReferralResponders, TlsResponders, amp.AMP):
     """One admin connection to a node."""
 
     def __init__(self, node: Any) -> None:

@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_admin_commands(commands)
     repl = commands.add_parser("console", help="interactive admin console (history, help)")
     repl.set_defaults(run=console.run_console)
+    from twistedmail.admin import secrets_cli
+
+    secrets_cli.add_local_commands(commands)  # hash-password (issue 7)
     cluster = commands.add_parser("cluster", help="run a local cluster on 127.0.0.1")
     steps = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
 

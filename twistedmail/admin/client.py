@@ -41,7 +41,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.protocols import amp
 from twisted.python.failure import Failure
 
-from twistedmail.admin import commands, fixtures
+from twistedmail.admin import commands, fixtures, secrets_cli
 
 PROTOCOL_VERSION = commands.PROTOCOL_VERSION
 COMMANDS: dict[str, type[amp.Command]] = {
@@ -60,6 +60,7 @@ COMMANDS: dict[str, type[amp.Command]] = {
     "sites-unlink": commands.SitesUnlink,
     "sites-show": commands.SitesShow,
     **fixtures.COMMANDS,  # import / export (issue 6)
+    **secrets_cli.COMMANDS,  # tls reload (issue 7)
 }
 _WILDCARD = ("", "0.0.0.0", "::")
 

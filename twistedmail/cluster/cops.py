@@ -49,6 +49,8 @@ from .hlc import Stamp, is_stamp, stamp
 _DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 _INSTANCE = re.compile(r"(.+):([0-9]{1,18})\Z", re.S)
 MAX_BATCH = 1_000_000  # cops per decoded batch; more is refused
+# A lone UTF-16 surrogate can come in as a "\ud800" escape or as raw (surrogatepass) bytes.
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 MAX_UID = 1 << 31  # a UID hint must leave room below 2**32 (RFC 3501 §2.3.1.1 nz-number)
 
 
@@ -121,7 +123,18 @@ def decode(data: bytes) -> list[Cop]:
         raise ValueError(f"cops: bad JSON: {e}") from None
     if not isinstance(value, list) or len(value) > MAX_BATCH:
         raise ValueError("cops: not a list")
+    if _MAYBE_SURROGATE.search(data) and not _utf8_clean(value):
+        raise ValueError("cops: lone surrogate in a string")  # encode() could not send it
     return [_cop(item) for item in value]
+
+
+def _utf8_clean(value: Any) -> bool:
+    """True if ``value`` re-encodes as UTF-8 (no lone surrogates; found by fuzzing)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _cop(item: Any) -> Cop:

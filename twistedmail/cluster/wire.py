@@ -223,7 +223,7 @@ def parse_vv(text: str) -> dict[str, int]:
     """A VV from JSON; ``BadRequest`` unless it is {str: int >= 0}."""
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[[..." (found by fuzzing)
         raise BadRequest("version vector is not JSON") from None
     if not isinstance(value, dict) or not all(
             isinstance(k, str) and type(v) is int and v >= 0 for k, v in value.items()):
@@ -255,7 +255,7 @@ def digests_of(text: str) -> list[str]:
     """A JSON list of SHA-256 hex digests; BadRequest otherwise."""
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[[..." (found by fuzzing)
         value = None
     if not isinstance(value, list) or not all(
             isinstance(d, str) and _DIGEST.match(d) for d in value):

@@ -14,6 +14,8 @@ Invariants:
   * A mail file this node does not hold (cluster ``[accounts]`` placement) is delivered
     on the first reachable holder in cost order by an IMAP APPEND over the proxy login
     (twistedmail/cluster/proxy.py), with that node's durability; unreachable: temporary.
+  * Past the node's memory ceiling (twistedmail/limits.py) a delivery is refused as
+    temporary with code "NOMEMORY" (SMTP/LMTP 452 4.3.1, HTTP 503): retried, never lost.
   * No Twisted import beyond Deferred/inlineCallbacks; no IMAP session is needed.
 """
 
@@ -94,6 +96,10 @@ def deliver(node: Any, address: str, data: bytes, flags: Iterable[str] = (),
     spec = getattr(node.settings, "cluster", None)
     if spec is not None and not spec.holds(user):
         return _deliver_remote(node, spec, user, folder, data, tuple(flags), date)
+    from twistedmail import limits
+
+    if not limits.of(node).memory_room(len(data), "delivery", user):
+        return _failed(DeliveryError(limits.MEMORY_TEXT, temporary=True, code="NOMEMORY"))
     return _deliver_here(node, user, folder, data, frozenset(flags), date)
 
 

@@ -59,6 +59,8 @@ def reply_for(error: BaseException) -> tuple[int, bytes]:
     if error.temporary:
         if error.code == "OVERQUOTA":
             return 452, b"4.2.2 " + text  # RFC 3463 §3.3 mailbox full
+        if error.code == "NOMEMORY":  # the node's memory ceiling (twistedmail/limits.py)
+            return 452, b"4.3.1 " + text  # RFC 3463 §3.4 mail system full
         return 451, b"4.3.0 " + text + b"; try again later"
     if error.code == "TOOBIG":
         return 552, b"5.3.4 " + text  # RFC 3463 §3.5 message too big for system

@@ -35,8 +35,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from twistedmail import limits
 from twistedmail.cluster.spec import PUBLIC_ACCOUNT  # "#public:" + folder
 from twistedmail.imap.errors import No
+from twistedmail.observe.events import peer_of
 from twistedmail.store import CreateMailbox, Mailbox, MailboxCreated, SetAcl, StoreError, names
 from twistedmail.store.acl import ALL, ALL_RIGHTS, WRITE_RIGHTS, canonical, effective
 
@@ -254,9 +256,28 @@ def configured_conflict(session: Session, owner: str, local: str) -> bool:
     return any(f == local or f.startswith(local + DELIM) for f in configured_folders(session))
 
 
+def hidden_public(session: Session, owner: str) -> bool:
+    """True when configured public folder ``owner`` ("#public:F") must look like a
+    missing mailbox to this user (RFC 4314 §4: never leak existence): held here and
+    the user holds no right on F, or held elsewhere and its directory entry is not
+    shown to the user (:func:`directory`).  Admins see everything."""
+    if owner == PUBLIC_OWNER or not is_public_owner(owner) or is_admin(session):
+        return False
+    folder = owner[len(PUBLIC_ACCOUNT):]
+    if session.store.has_account(owner):
+        try:
+            return not rights_of(session, session.store.mailbox(owner, folder))
+        except StoreError:
+            return False
+    return f"{PUBLIC}{DELIM}{folder}" not in directory(session)
+
+
 def _check_held(session: Session, owner: str) -> None:
-    """NO [CANNOT] for a configured folder this node holds no replica of."""
+    """NO [CANNOT] for a configured folder this node holds no replica of (a hidden one
+    falls through to the answer for a missing superior)."""
     if owner == PUBLIC_OWNER or not is_public_owner(owner) or session.store.has_account(owner):
+        return
+    if hidden_public(session, owner):
         return
     spec = _spec(session)
     where = f" (held on {', '.join(spec.holders(owner))})" if spec is not None else ""
@@ -294,10 +315,17 @@ def require_create(session: Session, owner: str, local: str) -> Mailbox | None:
     return parent
 
 
+def check_mailbox_limit(session: Session, owner: str, adding: int) -> None:
+    """NO [LIMIT] past ``max_mailboxes`` per account (twistedmail/limits.py)."""
+    peer = peer_of(getattr(session.conn, "transport", None))
+    limits.of(session.node).check_mailboxes(owner, adding, peer, session.user)
+
+
 def create_mailbox(session: Session, owner: str, local: str) -> None:
     """CREATE with rights checked; new mailboxes inherit the ACL of the superior
     that allowed them, and a creator who is not the owner gets every right."""
     parent = require_create(session, owner, local)
+    check_mailbox_limit(session, owner, limits.new_mailboxes(session.store, owner, local))
     changes = session.apply(CreateMailbox.new(owner, local))
     inherited = dict(parent.acl) if parent is not None else {}
     if not owns(session, owner):

@@ -342,6 +342,9 @@ class Reader:
         key = text.upper()
         if storable and key in ("\\*", "\\RECENT"):
             self.fail(f"{text} cannot be set by a client")  # RFC 3501 §2.3.2
+        if storable and key not in SYSTEM_FLAGS:
+            # RFC 3501 §9 flag-extension: servers MUST NOT generate undefined ones
+            self.fail(f"{text} is not a system flag")
         return SYSTEM_FLAGS.get(key, text)
 
     def flag_list(self) -> tuple[str, ...]:

@@ -13,7 +13,12 @@ Invariants:
     Message bodies the FETCH renderer queued pre-deflated (Responder.splice) are
     spliced into that stream as they are, not compressed again.
   * A cluster node that is not ready (catching up, refused) greets with
-    ``* BYE [UNAVAILABLE] <reason>`` and closes (RFC 5530; DESIGN.md §4).
+    ``* BYE [UNAVAILABLE] <reason>`` and closes (RFC 5530; DESIGN.md §4); so does a
+    connection over ``max_connections_per_address`` (twistedmail/limits.py).
+  * At most ``max_in_flight`` commands wait behind a running one: a command past
+    that is answered ``NO [LIMIT]`` at once (logged once a burst); a client that keeps
+    going gets ``* BYE [LIMIT]`` after as many refusals again before the queue drains,
+    so neither the queue nor the refusals grow unbounded.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 
+from twistedmail import limits as node_limits
 from twistedmail.imap import dispatch, proxied
 from twistedmail.imap.compress import CompressError, Deflate
 from twistedmail.imap.parser import ParseError, parse_request
@@ -84,6 +90,7 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         self.deflate: Deflate | None = None
         self.compress_pending = False
         self.stats = SessionStats(node)  # metrics + session events (observe/)
+        self.refused_in_flight = 0  # commands refused past max_in_flight
 
     # --- Connection interface (used by handlers) --------------------------------
 
@@ -154,7 +161,7 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
             except (AttributeError, OSError):
                 continue
         self.tls_active = _transport_is_tls(self.transport)
-        if self._refuse_while_not_ready():
+        if self._refuse_while_not_ready() or self._refuse_over_address_limit():
             return
         self.setTimeout(self.node.settings.idle_timeout_preauth)
         caps = encode_seq([Atom(c) for c in dispatch.capabilities(self.session)])
@@ -168,6 +175,16 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
             return False
         reason = cluster.reason or "this node is not ready"
         self.session.out.untagged_status("BYE", reason, "UNAVAILABLE")
+        self.close()
+        self.push()
+        return True
+
+    def _refuse_over_address_limit(self) -> bool:
+        """RFC 5530: BYE [UNAVAILABLE] past max_connections_per_address (limits.py)."""
+        if node_limits.of(self.node).connect(self):
+            return False
+        self.session.out.untagged_status("BYE", "Too many connections from your address",
+                                         "UNAVAILABLE")
         self.close()
         self.push()
         return True
@@ -206,6 +223,7 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         self.setTimeout(None)
         self.closing = True
         self.queue.clear()
+        node_limits.of(self.node).release(self)
         proxied.release(self.session)
         self.stats.closed(self)
         self.session.close()
@@ -231,21 +249,43 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
         elif isinstance(event, Request):
             if self.line_waiter is not None:
                 self._line(event.line)
-            else:
+            elif not self._over_in_flight(event.tag):
                 self.queue.append(partial(self._run, event))
                 self._drain()
         elif isinstance(event, NeedContinuation):
             self.session.out.continuation("Ready for literal data")
         elif isinstance(event, LineTooLong):
+            if self._over_in_flight(event.tag):
+                return
             self.queue.append(partial(self._refuse, event.tag, "BAD", "Command line too long"))
             self._drain()
         elif isinstance(event, LiteralTooBig):
+            if self._over_in_flight(event.tag):
+                return
             text = f"Literal of {event.size} bytes is over the limit"
             # RFC 7888 §4: a LITERAL- {n+} over 4096 bytes is a protocol error (BAD).
             minus = (not event.synchronizing and not self.receiver.literal_plus
                      and event.size > LITERAL_MINUS_MAX)
             self.queue.append(partial(self._refuse, event.tag, "BAD" if minus else "NO", text))
             self._drain()
+
+    def _over_in_flight(self, tag: str | None) -> bool:
+        """Past ``max_in_flight`` queued commands: NO [LIMIT] now (out of order, by tag;
+        RFC 3501 §5.5), BYE [LIMIT] once as many more were refused (limits.py)."""
+        limit = self.node.settings.max_in_flight
+        if len(self.queue) < limit:
+            return False
+        self.refused_in_flight += 1
+        limits = node_limits.of(self.node)
+        limits.refused("commands_in_flight", self.stats.peer, self.session.user,
+                       f"{limit} commands queued", log=self.refused_in_flight == 1)
+        if self.refused_in_flight > limit:
+            self.session.out.untagged_status("BYE", "Too many commands in flight", "LIMIT")
+            self.closing = True
+            return True
+        self.session.out.tagged(tag or "*", "NO", f"Too many commands in flight "
+                                f"(limit {limit}); wait for the replies", "LIMIT")
+        return True
 
     def _line(self, line: bytes) -> None:
         waiter, self.line_waiter = self.line_waiter, None
@@ -263,6 +303,8 @@ class IMAPProtocol(Protocol, TimeoutMixin, Connection):
             if isinstance(result, Deferred):
                 self.busy = True
                 result.addBoth(self._command_done)
+        if not self.queue:
+            self.refused_in_flight = 0  # the client caught up: a new burst may be refused
 
     def _command_done(self, _: object) -> None:
         self.busy = False

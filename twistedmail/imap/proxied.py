@@ -394,6 +394,10 @@ def remote_folder(session: Session, name: str) -> str | None:
     folder = referrals.public_folder(spec, name)
     if folder is None or spec.me.name in spec.public_replicas[folder]:
         return None
+    from twistedmail.imap.namespaces import hidden_public, public_account
+
+    if hidden_public(session, public_account(folder)):
+        return None  # answered here as a missing mailbox (RFC 4314 §4)
     return folder
 
 

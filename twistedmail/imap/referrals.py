@@ -107,6 +107,12 @@ def remote_public(session: Session, name: str) -> str | None:
     return folder
 
 
+def _hidden(session: Session, folder: str) -> bool:
+    from twistedmail.imap.namespaces import hidden_public, public_account
+
+    return hidden_public(session, public_account(folder))
+
+
 def check_mailbox(session: Session, name: str) -> None:
     """RFC 2193 §4: ``NO [REFERRAL ...]`` when ``name`` is a public folder with no
     replica here and the session is referral-aware; otherwise nothing."""
@@ -117,8 +123,8 @@ def check_mailbox(session: Session, name: str) -> None:
     if folder is None or spec.me.name in spec.public_replicas[folder]:
         return
     cluster = getattr(session.node, "cluster", None)
-    if cluster is None:
-        return
+    if cluster is None or _hidden(session, folder):
+        return  # a folder the user may not see is answered as a missing one
     try:
         nodes = [r.server for r in cluster.referrals(folder)]
         urls = _urls(spec, nodes, name)

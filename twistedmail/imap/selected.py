@@ -79,11 +79,23 @@ class SelectedView:
         largest UID (or sequence number).  RFC 5182: ``$`` names the saved UIDs."""
         if seqset.saved:
             return [(s, u) for s, u in self.pairs() if u in saved]
-        uids = self.uids
         if not by_uid:
-            nums = sorted(seqset.resolve(len(uids)))
-            return [(n, uids[n - 1]) for n in nums if 1 <= n <= len(uids)]
+            return self._resolve_seqs(seqset)
         return self._resolve_uids(seqset)
+
+    def _resolve_seqs(self, seqset: SequenceSet) -> list[tuple[int, int]]:
+        """Sequence numbers clamped to 1..len: ``1:4294967295`` never builds 4G ints
+        (found by fuzzing, tests/fuzz/test_protocol_fuzz.py)."""
+        uids = self.uids
+        count = len(uids)
+        picked: set[int] = set()
+        for r in seqset.ranges:
+            lo = count if r.start < 0 else r.start
+            hi = count if r.end < 0 else r.end
+            if lo > hi:
+                lo, hi = hi, lo
+            picked.update(range(max(lo, 1), min(hi, count) + 1))
+        return [(n, uids[n - 1]) for n in sorted(picked)]
 
     def _resolve_uids(self, seqset: SequenceSet) -> list[tuple[int, int]]:
         uids = self.uids

@@ -47,6 +47,8 @@ KINDS: dict[str, Format] = {
     "imap.logout": lambda f: _end_format(f, "logged out"),
     "imap.disconnect": lambda f: _end_format(f, "disconnected"),
     "admin.command": _admin_format,
+    # twistedmail/limits.py: a limit refused something (README "### Limits")
+    "limit.refused": "limits: {limit} refused {user} from {peer}: {detail}",
 }
 WARN_RESULTS = frozenset({"error", "denied", "internal error"})
 
@@ -56,7 +58,7 @@ def event(kind: str, **fields: Any) -> None:
     fmt = KINDS[kind]
     text = fmt(fields) if callable(fmt) else fmt
     level = LogLevel.info
-    if kind == "imap.login_failed" or fields.get("result") in WARN_RESULTS:
+    if kind in ("imap.login_failed", "limit.refused") or fields.get("result") in WARN_RESULTS:
         level = LogLevel.warn
     log.emit(level, text, event=kind, **fields)
 

@@ -57,6 +57,9 @@ class NodeMetrics:
         self.proxy_sessions = Counter(
             "twistedmail_proxy_sessions", "Proxy connections opened to another node, "
             "by target", ["target"], registry=r)
+        self.limit_refusals = Counter(
+            "twistedmail_limit_refusals", "Requests refused by a hardening limit "
+            "(twistedmail/limits.py), by limit", ["limit"], registry=r)
         r.register(NodeCollector(node))
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._known: frozenset[str] | None = None

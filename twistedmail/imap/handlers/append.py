@@ -19,6 +19,7 @@ from datetime import datetime
 
 from twisted.internet.defer import Deferred
 
+from twistedmail import limits
 from twistedmail.imap import catenate, referrals
 from twistedmail.imap import commands as c
 from twistedmail.imap.errors import No
@@ -67,6 +68,7 @@ def message_data(session: Session, message: c.AppendMessage) -> bytes:
 def store_all(session: Session, mailbox: Mailbox, messages: tuple[c.AppendMessage, ...],
               datas: list[bytes]) -> list[int]:
     """Append every message, or none of them (RFC 3502 §6.3.11); their new UIDs."""
+    limits.of(session.node).check_memory(session, sum(map(len, datas)))  # limits.py
     uids: list[int] = []
     try:
         for message, data in zip(messages, datas, strict=True):

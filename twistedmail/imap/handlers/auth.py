@@ -19,6 +19,7 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.python.failure import Failure
 
+from twistedmail import limits
 from twistedmail.auth import IMailUser, IScramCredentials
 from twistedmail.cluster.proxy import MECHANISM as PROXY_MECHANISM
 from twistedmail.cluster.proxy import check_proof
@@ -133,10 +134,15 @@ def _scram(session: Session, initial: bytes | None) -> Generator[Deferred[Any], 
         client_first = initial or (yield _challenge(session, b""))
         client_final = yield _challenge(session, server.first(client_first))
         credentials = server.final(client_final)
+        gate = limits.of(session.node)
+        name = str(getattr(credentials, "username", ""))
+        gate.check_login(session.conn, name)  # locked out: NO [UNAVAILABLE] (limits.py)
         try:
             login = yield session.node.portal.login(credentials, None, IMailUser)
         except UnauthorizedLogin:
-            raise No("Invalid credentials", "AUTHENTICATIONFAILED") from None  # RFC 5530
+            yield gate.login_failed(session.conn, name)
+            _invalid()
+        gate.login_succeeded(session.conn, name)
         if (yield _challenge(session, server.final_message())):
             raise Bad("Expected an empty response to the SCRAM server-final message")
     except ScramError as err:
@@ -161,22 +167,32 @@ def _plain(session: Session, response: bytes) -> Deferred[Any]:
 
 def _check(session: Session, user: str, password: str, name: str) -> Deferred[Any]:
     session.login_name = user  # for the failed-login event (observe/hooks.py); never the password
+    gate = limits.of(session.node)
+    gate.check_login(session.conn, user)  # locked out: NO [UNAVAILABLE] (limits.py)
     d = session.node.authenticate(user, password)
 
     def ok(canonical: str) -> Reply | Deferred[Reply]:
+        gate.login_succeeded(session.conn, user)
         return _logged_in(session, canonical, name)
 
-    def failed(f: Failure) -> None:
-        raise No("Invalid credentials", "AUTHENTICATIONFAILED")  # RFC 5530
+    def failed(f: Failure) -> Deferred[None]:
+        return gate.login_failed(session.conn, user).addCallback(_invalid)
 
     return d.addCallbacks(ok, failed)
+
+
+def _invalid(_: object = None) -> None:
+    """After the failed-login delay (twistedmail/limits.py)."""
+    raise No("Invalid credentials", "AUTHENTICATIONFAILED")  # RFC 5530
 
 
 def _logged_in(session: Session, user: str, name: str) -> Reply | Deferred[Reply]:
     """Enter the authenticated state; the tagged OK carries the new CAPABILITY.
 
     A mail file held elsewhere: the whole session is proxied to a holder
-    (imap/proxied.py), or, with ``[public] refer``, NO [REFERRAL] (RFC 2221 §4.1)."""
+    (imap/proxied.py), or, with ``[public] refer``, NO [REFERRAL] (RFC 2221 §4.1).
+    Past max_connections_per_user: NO [LIMIT], still not authenticated (limits.py)."""
+    limits.of(session.node).claim_user(session.conn, user)
     proxying = proxy_login(session, user)
     if proxying is not None:
         def reached(node: str) -> Reply:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from twisted.internet.defer import Deferred
 
+from twistedmail import limits
 from twistedmail.imap import commands as c
 from twistedmail.imap import referrals
 from twistedmail.imap.errors import No
@@ -43,6 +44,8 @@ def copy(session: Session, cmd: c.Copy) -> Reply | None | Deferred[Reply | None]
             return None
         raise No("No messages to copy")
     check_copy(session, view.mailbox, dest, uids, cmd.move)  # RFC 9208 §4.3
+    if not cmd.move:  # a MOVE frees what it adds; COPY grows the node (limits.py)
+        limits.of(session.node).check_memory(session)
     source = view.mailbox
     durable.check_writable(session, dest.user)  # DESIGN.md §4: refuse before storing
     if cmd.move and source.user != dest.user:

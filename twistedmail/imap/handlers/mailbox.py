@@ -12,12 +12,15 @@ from twistedmail.imap import listing, referrals, rev2
 from twistedmail.imap.errors import Bad, No
 from twistedmail.imap.namespaces import (
     CONFIGURED,
+    NOT_FOUND,
     PUBLIC_OWNER,
+    check_mailbox_limit,
     client_name,
     configured_conflict,
     configured_folders,
     create_mailbox,
     directory,
+    hidden_public,
     is_public_owner,
     require,
     require_create,
@@ -25,6 +28,7 @@ from twistedmail.imap.namespaces import (
 )
 from twistedmail.imap.responses import Atom, MailboxName
 from twistedmail.imap.session import Session
+from twistedmail.limits import new_mailboxes
 from twistedmail.store import (
     DeleteMailbox,
     Mailbox,
@@ -65,6 +69,8 @@ def delete(session: Session, cmd: c.MailboxCommand) -> None:
         raise No("INBOX cannot be deleted", "CANNOT")
     referrals.check_mailbox(session, cmd.mailbox)  # RFC 2193 §4
     owner, local = resolve(session, cmd.mailbox)
+    if hidden_public(session, owner):
+        raise No(NOT_FOUND, "NONEXISTENT")  # RFC 4314 §4: as for a missing mailbox
     if is_public_owner(owner) and local in configured_folders(session):
         raise No(CONFIGURED, "CANNOT")
     mailbox = session.mailbox(cmd.mailbox)
@@ -86,6 +92,8 @@ def rename(session: Session, cmd: c.Rename) -> None:
     if owner != mailbox.user:
         raise No("Cannot rename a mailbox into another namespace", "CANNOT")
     require_create(session, owner, local)
+    adding = new_mailboxes(session.store, owner, local) - (mailbox.name.upper() != "INBOX")
+    check_mailbox_limit(session, owner, adding)  # RENAME INBOX leaves INBOX (RFC 3501)
     session.apply(RenameMailbox(mailbox.user, mailbox.name, local))
 
 
@@ -93,8 +101,12 @@ def _check_public_rename(session: Session, old: str, new_owner: str) -> None:
     """NO [CANNOT] for a RENAME of a configured public folder (or of a superior of
     one), or into / out of one: "#public:F" and "#public" are different accounts."""
     owner, local = resolve(session, old)
+    if hidden_public(session, owner):
+        raise No(NOT_FOUND, "NONEXISTENT")  # RFC 4314 §4: as for a missing mailbox
     if configured_conflict(session, owner, local):
         raise No(CONFIGURED, "CANNOT")
+    if hidden_public(session, new_owner):
+        return  # the new name's checks answer as for a missing superior
     configured = {o for o in (owner, new_owner) if is_public_owner(o) and o != PUBLIC_OWNER}
     if configured and owner != new_owner:
         raise No(CONFIGURED, "CANNOT")

@@ -2,31 +2,21 @@
 
 Issuing either makes the session referral-aware (twistedmail/imap/referrals.py): from
 then on a public folder with no replica here is answered with ``NO [REFERRAL ...]``.
-RLIST adds the configured public folders this node has no copy of (RFC 2193 §4.1:
-"both local and remote mailboxes"), as plain LIST rows, after the local ones, unless
-LIST already showed them as directory entries (namespaces.directory): once each."""
+The remote mailboxes RFC 2193 §4.1 asks RLIST for ("both local and remote mailboxes")
+are the configured public folders held elsewhere; LIST already shows each one this user
+may see as a directory entry (namespaces.directory), so RLIST answers exactly as LIST
+does: a folder the user may not see is never named (RFC 4314 §4, no existence leak)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from twistedmail.imap import commands as c
-from twistedmail.imap import listing, referrals
 from twistedmail.imap.handlers.mailbox import list_
-from twistedmail.imap.namespaces import directory, visible
-from twistedmail.imap.responses import Atom, MailboxName
 from twistedmail.imap.session import Session
 
 
 def rlist(session: Session, cmd: c.ListCmd) -> None:
-    """RLIST / RLSUB: the LIST / LSUB answer, plus remote public folders for RLIST."""
+    """RLIST / RLSUB: the LIST / LSUB answer; the session becomes referral-aware."""
     session.referral_aware = True
     list_(session, replace(cmd, referral=False))
-    patterns = [p for p in (cmd.patterns or (cmd.pattern,)) if p]
-    if cmd.lsub or not patterns:
-        return
-    regexes = [listing.pattern_regex(listing.join(cmd.reference, p)) for p in patterns]
-    local = {name for name, _ in visible(session)} | set(directory(session))
-    for name in referrals.public_names(session):
-        if name not in local and any(rx.fullmatch(name) for rx in regexes):
-            session.out.untagged(Atom("LIST"), [], listing.DELIM, MailboxName.of(name))
