@@ -325,8 +325,8 @@ class Notifier:
 
     def _push(self) -> None:
         self.scheduled = False
-        if self.stopped:
-            return
+        if self.stopped or self.session.streaming:
+            return  # a FETCH going out in slices reschedules this when it ends
         out = self.session.out
         self.write_pending(out)
         view = self.session.view

@@ -54,6 +54,7 @@ class Connection:
         raise NotImplementedError
 
     compress_active: bool = False
+    closing: bool = False  # the connection is going away: stop long work
     tls_active: bool = False
     tls_available: bool = False
     peer_is_loopback: bool = True
@@ -77,6 +78,7 @@ class Session:
         self.applying = False  # True while this session's own op is applied (NOTIFY)
         self.referral_aware = False  # RFC 2193: sent RLIST / RLSUB (imap/referrals.py)
         self.proxy: Any = None  # the transparent proxy's state (imap/proxied.py)
+        self.streaming = False  # a large FETCH is going out in slices (handlers/fetch.py)
         self.proxied_by: str | None = None  # the node proxying this session, if any
         self.login_name: str | None = None  # user a login attempt named (observe/hooks.py)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from twisted.internet.defer import Deferred
+
 from twistedmail.imap import commands as c
 from twistedmail.imap import modseq
 from twistedmail.imap.compress import BODY_CACHE
@@ -17,12 +21,13 @@ from twistedmail.imap.selected import SelectedView
 from twistedmail.imap.session import Session
 from twistedmail.store import StoreFlags
 
+SLICE_BYTES = 64 * 1024  # response bytes rendered before the reactor sends them
 UID_ATT = c.FetchAtt("UID")
 FLAGS_ATT = c.FetchAtt("FLAGS")
 MODSEQ_ATT = c.FetchAtt("MODSEQ")
 
 
-def fetch(session: Session, cmd: c.Fetch) -> None:
+def fetch(session: Session, cmd: c.Fetch) -> Deferred[None] | None:
     """Render the requested items for each message named by the set."""
     view = session.require_view()
     atts = cmd.atts
@@ -45,10 +50,8 @@ def fetch(session: Session, cmd: c.Fetch) -> None:
             seen_items = compile_items(_seen_atts(view, atts))
     else:
         newly_seen = set()
-    missing = _render(session, pairs, items, seen_items, newly_seen)
-    if missing and not cmd.uid:
-        # RFC 2180 §4.1.2: messages expunged by another session cannot be fetched.
-        raise No("Some of the requested messages no longer exist", "EXPUNGEISSUED")
+    job = _Job(pairs, items, seen_items, newly_seen, cmd.uid)
+    return _stream(session, job)
 
 
 def _condstore(session: Session, cmd: c.Fetch, atts: tuple[c.FetchAtt, ...]
@@ -97,17 +100,84 @@ def _mark_seen(session: Session, uids: list[int]) -> set[int]:
     return set(unseen)
 
 
-def _render(session: Session, pairs: list[tuple[int, int]], items: tuple, seen_items: tuple,
-            newly_seen: set[int]) -> int:
-    """Queue the FETCH responses; return how many messages had been expunged."""
-    if session.conn.compress_active and _whole_bodies(items + seen_items):
-        return _render_spliced(session, pairs, items, seen_items, newly_seen)
+@dataclass
+class _Job:
+    """One FETCH being rendered: the messages, the compiled items, what it marked \\Seen."""
+
+    pairs: list[tuple[int, int]]
+    items: tuple
+    seen_items: tuple
+    newly_seen: set[int]
+    uid: bool
+
+
+def _stream(session: Session, job: _Job) -> Deferred[None] | None:
+    """Render the responses.  A large FETCH goes out SLICE_BYTES at a time: each
+    slice is written before the next is rendered, so the client reads (and, under
+    COMPRESS, inflates) while the server renders, and other sessions are served
+    between slices.  The session's view cannot change meanwhile (the command is in
+    progress), and NOTIFY holds its pushes (``session.streaming``), so sequence
+    numbers stay valid; a message another session expunges meanwhile is skipped
+    and counted as for RFC 2180 §4.1.2."""
+    missing, done = _render(session, job, 0)
+    if done == len(job.pairs):
+        _check_missing(missing, job.uid)
+        return None
+    finished: Deferred[None] = Deferred()
+    session.streaming = True
+    session.conn.push()
+    session.node.reactor.callLater(0, _next_slice, session, job, done, missing, finished)
+    return finished
+
+
+def _next_slice(session: Session, job: _Job, start: int, missing: int,
+                finished: Deferred[None]) -> None:
+    try:
+        if not session.conn.closing:  # else the client went away: stop rendering
+            more, start = _render(session, job, start)
+            missing += more
+            if start < len(job.pairs):
+                session.conn.push()
+                session.node.reactor.callLater(0, _next_slice, session, job, start, missing,
+                                               finished)
+                return
+        _end_stream(session)
+        _check_missing(missing, job.uid)
+    except Exception as err:  # noqa: BLE001 - the dispatcher turns it into a response
+        _end_stream(session)
+        finished.errback(err)
+        return
+    finished.callback(None)
+
+
+def _end_stream(session: Session) -> None:
+    session.streaming = False
+    if session.notifier is not None:
+        session.notifier.schedule()  # what NOTIFY held back during the stream
+
+
+def _check_missing(missing: int, uid: bool) -> None:
+    if missing and not uid:
+        # RFC 2180 §4.1.2: messages expunged by another session cannot be fetched.
+        raise No("Some of the requested messages no longer exist", "EXPUNGEISSUED")
+
+
+def _render(session: Session, job: _Job, start: int) -> tuple[int, int]:
+    """Queue the FETCH responses of ``job.pairs[start:]`` until about SLICE_BYTES are
+    queued; return (messages found expunged, index reached)."""
+    if session.conn.compress_active and _whole_bodies(job.items + job.seen_items):
+        return _render_spliced(session, job, start)
     view = session.require_view()
     get = view.mailbox.get
     recent = view.recent
+    items, seen_items, newly_seen = job.items, job.seen_items, job.newly_seen
     chunks = []
-    missing = 0
-    for seq, uid in pairs:
+    missing = size = 0
+    index = start
+    pairs = job.pairs
+    while index < len(pairs) and size < SLICE_BYTES:
+        seq, uid = pairs[index]
+        index += 1
         rec = get(uid)
         if rec is None:
             missing += 1
@@ -116,17 +186,18 @@ def _render(session: Session, pairs: list[tuple[int, int]], items: tuple, seen_i
         parts = [fn(rec, seq, is_recent) for fn in items]
         if seen_items and uid in newly_seen:
             parts.extend(fn(rec, seq, is_recent) for fn in seen_items)
-        chunks.append(b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts)))
+        chunk = b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
+        size += len(chunk)
+        chunks.append(chunk)
     session.out.raw(b"".join(chunks))
-    return missing
+    return missing, index
 
 
 def _whole_bodies(items: tuple) -> bool:
     return any(getattr(fn, WHOLE_BODY, None) is not None for fn in items)
 
 
-def _render_spliced(session: Session, pairs: list[tuple[int, int]], items: tuple,
-                    seen_items: tuple, newly_seen: set[int]) -> int:
+def _render_spliced(session: Session, job: _Job, start: int) -> tuple[int, int]:
     """As :func:`_render`, but each whole body goes out as its cached DEFLATE form
     (RFC 4978 with compress.BodyCache): the text around it is queued separately."""
     view = session.require_view()
@@ -134,11 +205,16 @@ def _render_spliced(session: Session, pairs: list[tuple[int, int]], items: tuple
     recent = view.recent
     out = session.out
     packed_body = BODY_CACHE.get
-    plan = [(fn, getattr(fn, WHOLE_BODY, None)) for fn in items]
-    plan_seen = plan + [(fn, getattr(fn, WHOLE_BODY, None)) for fn in seen_items]
+    plan = [(fn, getattr(fn, WHOLE_BODY, None)) for fn in job.items]
+    plan_seen = plan + [(fn, getattr(fn, WHOLE_BODY, None)) for fn in job.seen_items]
+    marked = job.newly_seen if job.seen_items else set()
     pending: list[bytes] = []  # text since the last spliced body
-    missing = 0
-    for seq, uid in pairs:
+    missing = size = 0
+    index = start
+    pairs = job.pairs
+    while index < len(pairs) and size < SLICE_BYTES:
+        seq, uid = pairs[index]
+        index += 1
         rec = get(uid)
         if rec is None:
             missing += 1
@@ -146,7 +222,7 @@ def _render_spliced(session: Session, pairs: list[tuple[int, int]], items: tuple
         is_recent = uid in recent
         pending.append(b"* %d FETCH (" % seq)
         sep = b""
-        for fn, name in (plan_seen if seen_items and uid in newly_seen else plan):
+        for fn, name in (plan_seen if uid in marked else plan):
             if name is None:
                 pending.append(sep + fn(rec, seq, is_recent))
             else:
@@ -155,9 +231,11 @@ def _render_spliced(session: Session, pairs: list[tuple[int, int]], items: tuple
                 pending.append(b"%s%s{%d}\r\n" % (sep, name, len(data)))
                 out.raw(b"".join(pending))
                 out.splice(data, packed_body(blob))
+                size += len(data)
                 pending = []
             sep = b" "
         pending.append(b")\r\n")
+        size += 64
     if pending:
         out.raw(b"".join(pending))
-    return missing
+    return missing, index
