@@ -21,7 +21,8 @@ from twistedmail.imap.selected import SelectedView
 from twistedmail.imap.session import Session
 from twistedmail.store import StoreFlags
 
-SLICE_BYTES = 64 * 1024  # response bytes rendered before the reactor sends them
+FIRST_SLICE = 32 * 1024  # response bytes rendered before the reactor sends them...
+MAX_SLICE = 256 * 1024  # ...doubling per slice up to this
 UID_ATT = c.FetchAtt("UID")
 FLAGS_ATT = c.FetchAtt("FLAGS")
 MODSEQ_ATT = c.FetchAtt("MODSEQ")
@@ -109,16 +110,17 @@ class _Job:
     seen_items: tuple
     newly_seen: set[int]
     uid: bool
+    budget: int = FIRST_SLICE  # bytes the next slice renders
 
 
 def _stream(session: Session, job: _Job) -> Deferred[None] | None:
-    """Render the responses.  A large FETCH goes out SLICE_BYTES at a time: each
-    slice is written before the next is rendered, so the client reads (and, under
-    COMPRESS, inflates) while the server renders, and other sessions are served
-    between slices.  The session's view cannot change meanwhile (the command is in
-    progress), and NOTIFY holds its pushes (``session.streaming``), so sequence
-    numbers stay valid; a message another session expunges meanwhile is skipped
-    and counted as for RFC 2180 §4.1.2."""
+    """Render the responses.  A large FETCH goes out in slices (FIRST_SLICE bytes,
+    doubling up to MAX_SLICE): each slice is written before the next is rendered, so
+    the client reads (and, under COMPRESS, inflates) while the server renders, and
+    other sessions are served between slices.  The session's view cannot change
+    meanwhile (the command is in progress), and NOTIFY holds its pushes
+    (``session.streaming``), so sequence numbers stay valid; a message another
+    session expunges meanwhile is skipped and counted as for RFC 2180 §4.1.2."""
     missing, done = _render(session, job, 0)
     if done == len(job.pairs):
         _check_missing(missing, job.uid)
@@ -134,6 +136,7 @@ def _next_slice(session: Session, job: _Job, start: int, missing: int,
                 finished: Deferred[None]) -> None:
     try:
         if not session.conn.closing:  # else the client went away: stop rendering
+            job.budget = min(MAX_SLICE, job.budget * 2)
             more, start = _render(session, job, start)
             missing += more
             if start < len(job.pairs):
@@ -163,8 +166,8 @@ def _check_missing(missing: int, uid: bool) -> None:
 
 
 def _render(session: Session, job: _Job, start: int) -> tuple[int, int]:
-    """Queue the FETCH responses of ``job.pairs[start:]`` until about SLICE_BYTES are
-    queued; return (messages found expunged, index reached)."""
+    """Queue the FETCH responses of ``job.pairs[start:]`` until about ``job.budget`` bytes
+    are queued; return (messages found expunged, index reached)."""
     if session.conn.compress_active and _whole_bodies(job.items + job.seen_items):
         return _render_spliced(session, job, start)
     view = session.require_view()
@@ -175,7 +178,7 @@ def _render(session: Session, job: _Job, start: int) -> tuple[int, int]:
     missing = size = 0
     index = start
     pairs = job.pairs
-    while index < len(pairs) and size < SLICE_BYTES:
+    while index < len(pairs) and size < job.budget:
         seq, uid = pairs[index]
         index += 1
         rec = get(uid)
@@ -212,7 +215,7 @@ def _render_spliced(session: Session, job: _Job, start: int) -> tuple[int, int]:
     missing = size = 0
     index = start
     pairs = job.pairs
-    while index < len(pairs) and size < SLICE_BYTES:
+    while index < len(pairs) and size < job.budget:
         seq, uid = pairs[index]
         index += 1
         rec = get(uid)
