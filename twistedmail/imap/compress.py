@@ -40,6 +40,12 @@ MAX_CHUNK = 64 * 1024  # inflated bytes handed to the receiver at a time
 # Cached bodies: level 6 gains ~7% in size but costs ~1.7x the first fetch, and the
 # client inflates no faster, so the connection's level is used.
 BODY_LEVEL = LEVEL
+# Bodies below this size are coded with the fixed Huffman codes (RFC 1951 §3.2.6):
+# a dynamic block's code tables are built anew by the client for every body, which
+# for small mails costs more than the bytes they save.  Measured on 4 KB text mails
+# (``bench/compress_bench.py``): 0.44 of the size instead of 0.36, inflated 15% faster
+# (2 KB: 40% faster); from 16 KB on the two inflate alike, so dynamic codes win.
+FIXED_BELOW = 8 * 1024
 BODY_CACHE_BYTES = 64 * 1024 * 1024  # process-wide budget of cached compressed bodies
 STORED_MAX = 8 * 1024  # plain runs up to this size after a splice go out as STORED blocks
 _STORED_LEN = 0xFFFF  # RFC 1951 §3.2.4: LEN is 16 bits
@@ -69,7 +75,8 @@ def deflate_fresh(data: bytes, level: int = BODY_LEVEL) -> bytes:
     # back within it) makes a small compressor quick to allocate; the client's
     # 32 KiB window decodes any smaller one.
     wbits = min(15, max(9, (len(data) - 1).bit_length()))
-    comp = zlib.compressobj(level, zlib.DEFLATED, -wbits)
+    strategy = zlib.Z_FIXED if len(data) < FIXED_BELOW else zlib.Z_DEFAULT_STRATEGY
+    comp = zlib.compressobj(level, zlib.DEFLATED, -wbits, 8, strategy)
     return comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH)
 
 
@@ -104,14 +111,35 @@ class BodyCache:
         packed = deflate_fresh(blob.data)
         if len(packed) * 4 > self.budget:  # too big to be worth holding
             return packed
+        self._keep(blob, packed)
+        while self.size > self.budget:
+            self._evict()
+        return packed
+
+    def warm(self, blob: Any) -> bool | None:
+        """Deflate ``blob`` into the cache ahead of use (imap/predeflate.py), never
+        evicting: True if it was, False if it is cached already or too big to hold,
+        None if the cache has no room left."""
+        box = blob.cache.get(self.KEY)
+        if box is not None and box.data is not None:
+            return False
+        if self.size + len(blob.data) // 8 > self.budget:
+            return None
+        packed = deflate_fresh(blob.data)
+        if len(packed) * 4 > self.budget:
+            return False
+        if self.size + len(packed) > self.budget:
+            return None
+        self._keep(blob, packed)
+        return True
+
+    def _keep(self, blob: Any, packed: bytes) -> None:
+        box = blob.cache.get(self.KEY)
         if box is None:
             box = blob.cache[self.KEY] = _Packed()
         box.data = packed
         self._lru[box] = None
         self.size += len(packed)
-        while self.size > self.budget:
-            self._evict()
-        return packed
 
     def _evict(self) -> None:
         old, _ = self._lru.popitem(last=False)
@@ -209,4 +237,7 @@ def compress(session: Session, cmd: c.Compress) -> bool:
         raise No("DEFLATE is already active", "COMPRESSIONACTIVE")  # RFC 4978 §3, RFC 5530
     session.out.tagged(cmd.tag, "OK", "DEFLATE active")
     session.conn.start_compress()
+    from twistedmail.imap import predeflate  # it imports this module
+
+    predeflate.activate(session.node)
     return False
