@@ -92,6 +92,21 @@ def test_plain_failure_names_user_not_password(make_imap_server: Callable[..., A
     assert PASSWORD not in repr(got) and response not in repr(got)
 
 
+def test_scram_failure_names_user(make_imap_server: Callable[..., Any],
+                                  events: list[dict[str, Any]]) -> None:
+    """AUTHENTICATE SCRAM-SHA-256 with a wrong password: the failed-login event names
+    the user of the client-first message (not null), and holds no proof or password."""
+    from tests.protocol.test_scram import scram_exchange
+
+    server = make_imap_server(users={"alice": PASSWORD})
+    with ImapScript(server.host, server.port) as s:
+        tagged, _ = scram_exchange(s, "alice", "not-" + PASSWORD)
+        assert tagged.startswith(b"s1 NO [AUTHENTICATIONFAILED]"), tagged
+    got = wait_kinds(events, ["imap.connect", "imap.login_failed"])
+    assert (got[1]["user"], got[1]["mechanism"]) == ("alice", "SCRAM-SHA-256")
+    assert PASSWORD not in repr(got)
+
+
 @pytest.mark.e2e
 def test_json_lines_from_twistd(clustermail_node: Callable[..., Any]) -> None:
     """A real ``twistd clustermail --log-format json``: each line is one JSON object;

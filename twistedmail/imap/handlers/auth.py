@@ -132,7 +132,9 @@ def _scram(session: Session, initial: bytes | None) -> Generator[Deferred[Any], 
     server = ScramServer(salt_for)
     try:
         client_first = initial or (yield _challenge(session, b""))
-        client_final = yield _challenge(session, server.first(client_first))
+        server_first = server.first(client_first)
+        session.login_name = server.username  # for the failed-login event (observe/hooks.py)
+        client_final = yield _challenge(session, server_first)
         credentials = server.final(client_final)
         gate = limits.of(session.node)
         name = str(getattr(credentials, "username", ""))
