@@ -102,7 +102,7 @@ def test_scram_failure_names_user(make_imap_server: Callable[..., Any],
     with ImapScript(server.host, server.port) as s:
         tagged, _ = scram_exchange(s, "alice", "not-" + PASSWORD)
         assert tagged.startswith(b"s1 NO [AUTHENTICATIONFAILED]"), tagged
-    got = wait_kinds(events, ["imap.connect", "imap.login_failed"])
+    got = wait_kinds(events, ["imap.connect", "imap.login_failed", "imap.disconnect"])
     assert (got[1]["user"], got[1]["mechanism"]) == ("alice", "SCRAM-SHA-256")
     assert PASSWORD not in repr(got)
 

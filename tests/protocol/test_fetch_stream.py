@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 
 import pytest
 
@@ -36,11 +37,11 @@ def slices(monkeypatch):
 
     original = fetch_handler._next_slice
 
-    def counting(session, *args):
+    def counting(stream):
         Slices.calls += 1
         if Slices.before is not None:
-            Slices.before(session)
-        return original(session, *args)
+            Slices.before(stream.session)
+        return original(stream)
 
     monkeypatch.setattr(fetch_handler, "_next_slice", counting)
     return Slices
@@ -171,6 +172,36 @@ def test_uid_fetch_expunge_only_after_the_last_fetch(imap_server, slices):
     assert response.find(b"EXPUNGE\r\n") in (-1, *range(last_fetch, len(response)))
 
 
+def test_client_that_stops_reading_pauses_the_stream(imap_server, slices):
+    """While the client reads nothing, the stream pauses once the socket and transport
+    buffers are full (the transport's IPushProducer), instead of rendering the whole
+    response into memory; when the client reads again, every message arrives."""
+    big = [SIMPLE.replace(b"msg1", b"b%d" % i) + (b"%05d" % i) * 40_000 for i in range(60)]
+    load(imap_server, big)  # 60 x 200 KB = 12 MB of bodies
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.connect((imap_server.host, imap_server.port))
+    sock.settimeout(10)
+    sock.recv(4096)  # greeting
+    sock.sendall(b"l1 LOGIN alice secret\r\n")
+    read_raw_until_tagged(sock, b"l1")
+    sock.sendall(b"s1 SELECT INBOX\r\n")
+    read_raw_until_tagged(sock, b"s1")
+    sock.sendall(b"f1 FETCH 1:* BODY.PEEK[]\r\n")
+    deadline = time.monotonic() + 10
+    rendered = -1
+    while time.monotonic() < deadline:  # until the count holds still for 0.3 s
+        time.sleep(0.3)
+        if slices.calls == rendered:
+            break
+        rendered = slices.calls
+    assert 0 < rendered < 30  # a whole 12 MB takes ~50 slices of <= 256 KiB
+    response = read_raw_until_tagged(sock, b"f1")
+    assert response.split(b"\r\n")[-2].startswith(b"f1 OK")
+    assert fetched_bodies(response) == list(enumerate(big, start=1))
+    assert slices.calls > rendered
+
+
 def test_client_gone_mid_stream_stops_rendering(imap_server, slices):
     """A client dropped during the stream stops it within a slice; the server serves on."""
     load(imap_server, messages())
@@ -192,3 +223,48 @@ def test_client_gone_mid_stream_stops_rendering(imap_server, slices):
     other = selected(imap_server)  # the node still answers
     other.sendall(b"f2 FETCH 1 (FLAGS)\r\n")
     assert b"f2 OK" in read_raw_until_tagged(other, b"f2")
+
+
+def tls_fetch_twice(sock: socket.socket, sent: list[bytes]) -> None:
+    for tag in (b"f1", b"f2"):  # the producer is unregistered after the first
+        sock.sendall(tag + b" FETCH 1:* BODY.PEEK[]\r\n")
+        response = read_raw_until_tagged(sock, tag)
+        assert response.split(b"\r\n")[-2].startswith(tag + b" OK")
+        assert fetched_bodies(response) == list(enumerate(sent, start=1))
+
+
+def test_sliced_fetch_over_implicit_tls(imap_server, slices):
+    """Over an implicit-TLS listener, two large FETCHes in a row both arrive whole."""
+    from tests.protocol.test_tls import insecure_context, listen
+
+    sent = messages()
+    load(imap_server, sent)
+    port, stop = listen(imap_server)
+    try:
+        sock = insecure_context().wrap_socket(
+            socket.create_connection(("127.0.0.1", port), timeout=10),
+            server_hostname="localhost")
+        sock.recv(4096)  # greeting
+        sock.sendall(b"l1 LOGIN alice secret\r\ns1 SELECT INBOX\r\n")
+        read_raw_until_tagged(sock, b"s1")
+        tls_fetch_twice(sock, sent)
+        assert slices.calls >= 6
+    finally:
+        stop()
+
+
+def test_sliced_fetch_after_starttls(imap_server, slices):
+    """After STARTTLS (TLS started on the open connection), likewise."""
+    from tests.protocol.test_tls import insecure_context
+
+    sent = messages()
+    load(imap_server, sent)
+    plain = socket.create_connection((imap_server.host, imap_server.port), timeout=10)
+    plain.recv(4096)
+    plain.sendall(b"t1 STARTTLS\r\n")
+    read_raw_until_tagged(plain, b"t1")
+    sock = insecure_context().wrap_socket(plain, server_hostname="localhost")
+    sock.sendall(b"l1 LOGIN alice secret\r\ns1 SELECT INBOX\r\n")
+    read_raw_until_tagged(sock, b"s1")
+    tls_fetch_twice(sock, sent)
+    assert slices.calls >= 6

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
 
 from twistedmail.imap import commands as c
 from twistedmail.imap import modseq
@@ -125,32 +128,79 @@ def _stream(session: Session, job: _Job) -> Deferred[None] | None:
     if done == len(job.pairs):
         _check_missing(missing, job.uid)
         return None
-    finished: Deferred[None] = Deferred()
-    session.streaming = True
-    session.conn.push()
-    session.node.reactor.callLater(0, _next_slice, session, job, done, missing, finished)
-    return finished
+    return _Stream(session, job, done, missing).start()
 
 
-def _next_slice(session: Session, job: _Job, start: int, missing: int,
-                finished: Deferred[None]) -> None:
+@implementer(IPushProducer)
+class _Stream:
+    """A FETCH going out in slices.  It is the transport's producer while it runs:
+    the transport pauses it while its write buffer is full, so a client that stops
+    reading makes the server hold a slice or two, not the whole response."""
+
+    def __init__(self, session: Session, job: _Job, index: int, missing: int) -> None:
+        self.session, self.job = session, job
+        self.index, self.missing = index, missing
+        self.finished: Deferred[None] = Deferred()
+        self.paused = self.stopped = self.scheduled = self.ended = False
+        self.transport: Any = None
+
+    def start(self) -> Deferred[None]:
+        self.session.streaming = True
+        transport: Any = getattr(self.session.conn, "transport", None)
+        try:
+            transport.registerProducer(self, True)
+            self.transport = transport
+        except (AttributeError, RuntimeError):  # none, or one registered: no pausing
+            pass
+        self.session.conn.push()
+        self.schedule()
+        return self.finished
+
+    def schedule(self) -> None:
+        if not (self.paused or self.scheduled or self.ended):
+            self.scheduled = True
+            self.session.node.reactor.callLater(0, _next_slice, self)
+
+    def end(self) -> None:
+        self.ended = True
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.unregisterProducer()
+        _end_stream(self.session)
+
+    # IPushProducer
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.schedule()
+
+    def stopProducing(self) -> None:
+        self.stopped, self.paused = True, False
+        self.schedule()
+
+
+def _next_slice(stream: _Stream) -> None:
+    stream.scheduled = False
+    session, job = stream.session, stream.job
     try:
-        if not session.conn.closing:  # else the client went away: stop rendering
+        if not (session.conn.closing or stream.stopped):  # else the client went away
             job.budget = min(MAX_SLICE, job.budget * 2)
-            more, start = _render(session, job, start)
-            missing += more
-            if start < len(job.pairs):
-                session.conn.push()
-                session.node.reactor.callLater(0, _next_slice, session, job, start, missing,
-                                               finished)
+            more, stream.index = _render(session, job, stream.index)
+            stream.missing += more
+            if stream.index < len(job.pairs):
+                session.conn.push()  # may pause the stream (pauseProducing)
+                stream.schedule()
                 return
-        _end_stream(session)
-        _check_missing(missing, job.uid)
+        stream.end()
+        _check_missing(stream.missing, job.uid)
     except Exception as err:  # noqa: BLE001 - the dispatcher turns it into a response
-        _end_stream(session)
-        finished.errback(err)
+        if not stream.ended:
+            stream.end()
+        stream.finished.errback(err)
         return
-    finished.callback(None)
+    stream.finished.callback(None)
 
 
 def _end_stream(session: Session) -> None:
