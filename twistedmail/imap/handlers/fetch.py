@@ -166,7 +166,9 @@ class _Stream:
         transport, self.transport = self.transport, None
         if transport is not None:
             transport.unregisterProducer()
-        _end_stream(self.session)
+        self.session.streaming = False
+        if self.session.notifier is not None:
+            self.session.notifier.schedule()  # what NOTIFY held back during the stream
 
     # IPushProducer
     def pauseProducing(self) -> None:
@@ -201,12 +203,6 @@ def _next_slice(stream: _Stream) -> None:
         stream.finished.errback(err)
         return
     stream.finished.callback(None)
-
-
-def _end_stream(session: Session) -> None:
-    session.streaming = False
-    if session.notifier is not None:
-        session.notifier.schedule()  # what NOTIFY held back during the stream
 
 
 def _check_missing(missing: int, uid: bool) -> None:
