@@ -28,7 +28,6 @@ Invariants:
 
 from __future__ import annotations
 
-import weakref
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from twisted.internet.task import deferLater
 from twistedmail.imap.errors import No
 from twistedmail.observe import metrics
 from twistedmail.observe.events import event, peer_of
+from twistedmail.pernode import PerNode
 
 PER_MESSAGE_OVERHEAD = 2048  # bytes of Python objects per stored message (see above)
 MAX_TRACKED = 10_000  # (address, user) keys of the failed-login table
@@ -236,15 +236,12 @@ def new_mailboxes(store: Any, owner: str, name: str) -> int:
     return sum(1 for n in (*names.parents(name), name) if n not in existing)
 
 
-_BY_NODE: weakref.WeakKeyDictionary[Any, NodeLimits] = weakref.WeakKeyDictionary()
+_LIMITS: PerNode[NodeLimits] = PerNode(NodeLimits)
 
 
 def of(node: Any) -> NodeLimits:
     """The node's limits state, made on first use."""
-    limits = _BY_NODE.get(node)
-    if limits is None:
-        limits = _BY_NODE[node] = NodeLimits(node)
-    return limits
+    return _LIMITS.of(node)
 
 
 def _host(proto: Any) -> str | None:

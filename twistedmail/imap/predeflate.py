@@ -17,12 +17,12 @@ Invariants:
 
 from __future__ import annotations
 
-import weakref
 from collections import deque
 from time import perf_counter
 from typing import Any
 
 from twistedmail.imap.compress import BODY_CACHE, BodyCache
+from twistedmail.pernode import PerNode
 from twistedmail.store.changes import MessagesAdded
 
 TURN_SECONDS = 0.002  # deflating per reactor turn
@@ -73,17 +73,14 @@ class Predeflater:
             self._call = self.reactor.callLater(DELAY, self._turn)
 
 
-_BY_NODE: weakref.WeakKeyDictionary[Any, Predeflater] = weakref.WeakKeyDictionary()
+_WORKERS: PerNode[Predeflater] = PerNode(Predeflater)
 
 
 def activate(node: Any) -> Predeflater:
     """Start pre-deflating ``node``'s new mail (idempotent): a session used COMPRESS."""
-    worker = _BY_NODE.get(node)
-    if worker is None:
-        worker = _BY_NODE[node] = Predeflater(node)
-    return worker
+    return _WORKERS.of(node)
 
 
 def of(node: Any) -> Predeflater | None:
     """``node``'s pre-deflater, if a session of it ever used COMPRESS."""
-    return _BY_NODE.get(node)
+    return _WORKERS.get(node)

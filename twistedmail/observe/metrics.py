@@ -27,6 +27,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from twistedmail.pernode import PerNode
+
 # IMAP commands are mostly sub-millisecond in memory; slow ones are APPEND/FETCH of
 # big literals and proxied or durable (ack_replicas) commands waiting on a network.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -154,15 +156,12 @@ def _cluster_families(status: dict[str, Any]) -> Iterator[Metric]:
     yield from (ready, lag, up, linked)
 
 
-_BY_NODE: weakref.WeakKeyDictionary[Any, NodeMetrics] = weakref.WeakKeyDictionary()
+_METRICS: PerNode[NodeMetrics] = PerNode(NodeMetrics)
 
 
 def of(node: Any) -> NodeMetrics:
     """The node's metrics, made on first use (one registry per node)."""
-    metrics = _BY_NODE.get(node)
-    if metrics is None:
-        metrics = _BY_NODE[node] = NodeMetrics(node)
-    return metrics
+    return _METRICS.of(node)
 
 
 def registry_of(node: Any) -> CollectorRegistry:
