@@ -227,6 +227,27 @@ def test_durable_that_never_fires_is_bounded(node):
     assert count(c, "INBOX") == 0
 
 
+def test_waiting_writes_share_one_guard_timer(node):
+    """Three APPENDs waiting on durable() arm one guard timer between them, not one each."""
+    server, fake = node
+    from twistedmail.imap.handlers.durable import _Guard
+
+    clients = [connect(server) for _ in range(3)]
+    for k, c in enumerate(clients):
+        append_raw(c, f"w{k}")
+    wait_held(server, fake, 3)
+
+    def guards() -> int:
+        from twisted.internet import reactor
+        return sum(1 for dc in reactor.getDelayedCalls()  # type: ignore[attr-defined]
+                   if isinstance(getattr(dc.func, "__self__", None), _Guard))
+
+    assert server.call(guards) == 1
+    assert server.call(fake.release, True) == 3
+    for k, c in enumerate(clients):
+        assert c.read_until_tagged(f"w{k}").status == "OK"
+
+
 def test_shared_folder_checks_the_owner(node):
     """Writes into another user's folder check the owner's mail file (bob), not alice's."""
     server, fake = node

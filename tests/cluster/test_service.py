@@ -243,3 +243,37 @@ def test_restart_replays_an_add_whose_body_is_gone() -> None:
         c.wait_converged()
     finally:
         c.stop_all()
+
+
+def test_waiting_writes_share_one_timer() -> None:
+    """Many durable() calls waiting at once arm one sweep timer (not one each) and all
+    fail together after ack_timeout; afterwards no sweep timer is left."""
+    c = InProcessCluster(2, ack_timeout=0.5)
+    try:
+        c.start_all()
+        n1 = c["n1"]
+        c.stop("n2")
+        wait_for(lambda: n1.cluster.membership.state("n2") != "up", "n2 not up")
+
+        def sweeps() -> int:
+            from twisted.internet import reactor
+            return sum(1 for dc in reactor.getDelayedCalls()  # type: ignore[attr-defined]
+                       if getattr(dc.func, "__self__", None) is n1.cluster
+                       and dc.func.__name__ == "_sweep")
+
+        results: list[str] = []
+
+        def start() -> int:
+            for _ in range(20):
+                d = n1.cluster.durable("alice")
+                d.addErrback(lambda f: results.append(f.getErrorMessage()))
+            return sweeps()
+
+        append(n1, "alice", b"Subject: waiting\r\n\r\nnobody acks\r\n")
+        assert call(start) == 1
+        wait_for(lambda: len(results) == 20, "every waiter failed", timeout=10)
+        assert set(results) == {"only 1 of 2 needed replicas of alice's mail file "
+                                "acknowledged the change within 0.5 s"}
+        assert call(sweeps) == 0
+    finally:
+        c.stop_all()

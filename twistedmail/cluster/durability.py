@@ -7,11 +7,16 @@ Invariants:
     reported a VV covering every own cop made before the call (``_Peer.acked``);
     else it fails with ClusterUnavailable after ``ack_timeout``.
   * With ``degraded_writes`` the count needed never exceeds the live holders.
-  * Every waiter is either in ``_waiters`` with a live timer or fired, never both.
+  * ``_waiters`` holds the unfired waiters in creation order, so their deadlines
+    ascend; whenever it is not empty one sweep timer is armed, for a moment no
+    later than the first deadline (one timer per node, not one per write).
+  * A waiter's holders and count needed are worked out when it is made, from a
+    per-user plan kept as long as ``spec`` is the same object.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +31,16 @@ class ClusterUnavailable(Exception):
     """Too few replicas are live or acknowledged in time (IMAP: NO [UNAVAILABLE])."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Waiter:
     target: int
     user: str | None
     deferred: defer.Deferred[None]
-    timer: Any = None
+    deadline: float = 0.0
+    needed: int = 1
+    mine: int = 1  # 1 when this node holds the mail file (it counts as one replica)
+    others: tuple[str, ...] = ()  # the other holders
+    fired: bool = False
 
 
 class Durability:
@@ -44,7 +53,10 @@ class Durability:
     replica: Any
     membership: Any
     peers: dict[str, Any]
-    _waiters: list[_Waiter]
+    _waiters: deque[_Waiter]
+    _sweep_call: Any = None
+    _plans: dict[str | None, tuple[int, int, tuple[str, ...]]] = {}
+    _plans_spec: Any = None
 
     def check_writable(self, user: str) -> None:
         """ClusterUnavailable unless enough replicas of ``user``'s mail file are live
@@ -64,20 +76,36 @@ class Durability:
         """Fires once every own cop made so far is applied on enough replicas
         (``ack_needed(user)``, this node included); ClusterUnavailable after
         ``ack_timeout``.  Without ``user``: ack_replicas of the whole cluster."""
-        waiter = _Waiter(self.replica.seq, user, defer.Deferred(self._cancel_waiter))
+        needed, mine, others = self._plan(user)
+        waiter = _Waiter(self.replica.seq, user, defer.Deferred(self._cancel_waiter),
+                         needed=needed, mine=mine, others=others)
         if self.state == REFUSED:
             waiter.deferred.errback(ClusterUnavailable(self.reason))
         elif self._satisfied(waiter):
             waiter.deferred.callback(None)
         else:
-            waiter.timer = self.reactor.callLater(self.spec.ack_timeout, self._expire, waiter)
+            waiter.deadline = self.reactor.seconds() + self.spec.ack_timeout
             self._waiters.append(waiter)
+            self._arm_sweep()
         return waiter.deferred
 
     def _live_holders(self, user: str) -> list[str]:
         me = self.spec.me.name
         return [h for h in self.spec.holders(user)
                 if h == me or self.membership.state(h) == UP]
+
+    def _plan(self, user: str | None) -> tuple[int, int, tuple[str, ...]]:
+        """(replicas needed, 1 if this node holds the mail file else 0, other holders)."""
+        if self._plans_spec is not self.spec:
+            self._plans, self._plans_spec = {}, self.spec
+        plan = self._plans.get(user)
+        if plan is None:
+            needed, holders = self._needed(user)
+            me = self.spec.me.name
+            plan = (needed, int(me in holders), tuple(h for h in holders if h != me))
+            if len(self._plans) < 10_000:
+                self._plans[user] = plan
+        return plan
 
     def _needed(self, user: str | None) -> tuple[int, list[str]]:
         if user is not None:
@@ -87,31 +115,50 @@ class Durability:
         return max(1, min(wanted, len(names))), names
 
     def _acks(self, waiter: _Waiter) -> int:
-        _, holders = self._needed(waiter.user)
-        me = self.spec.me.name
-        return sum(1 for h in holders
-                   if h == me or (h in self.peers and self.peers[h].acked >= waiter.target))
+        peers, target = self.peers, waiter.target
+        return waiter.mine + sum(1 for h in waiter.others
+                                 if h in peers and peers[h].acked >= target)
 
     def _satisfied(self, waiter: _Waiter) -> bool:
-        needed, holders = self._needed(waiter.user)
+        needed = waiter.needed
         if self.spec.degraded_writes:
-            me = self.spec.me.name
-            live = [h for h in holders if h == me or self.membership.state(h) == UP]
-            needed = min(needed, max(1, len(live)))
+            live = waiter.mine + sum(1 for h in waiter.others
+                                     if self.membership.state(h) == UP)
+            needed = min(needed, max(1, live))
         return self._acks(waiter) >= needed
 
     def _check_waiters(self) -> None:
         if not self._waiters:
             return
-        for waiter in list(self._waiters):
-            if self._satisfied(waiter):
-                self._drop(waiter)
-                waiter.deferred.callback(None)
+        ready = [w for w in self._waiters if self._satisfied(w)]
+        if not ready:
+            return
+        for waiter in ready:
+            waiter.fired = True
+        self._waiters = deque(w for w in self._waiters if not w.fired)
+        for waiter in ready:
+            waiter.deferred.callback(None)
+
+    def _arm_sweep(self) -> None:
+        if self._sweep_call is None or not self._sweep_call.active():
+            delay = max(0.0, self._waiters[0].deadline - self.reactor.seconds())
+            self._sweep_call = self.reactor.callLater(delay, self._sweep)
+
+    def _sweep(self) -> None:
+        """Fail the waiters whose deadline passed; re-arm for the next one."""
+        self._sweep_call = None
+        now = self.reactor.seconds()
+        while self._waiters and self._waiters[0].deadline <= now:
+            self._expire(self._waiters[0])
+        if self._waiters:
+            self._arm_sweep()
 
     def _drop(self, waiter: _Waiter) -> None:
+        waiter.fired = True
         self._waiters.remove(waiter)
-        if waiter.timer is not None and waiter.timer.active():
-            waiter.timer.cancel()
+        if not self._waiters and self._sweep_call is not None and self._sweep_call.active():
+            self._sweep_call.cancel()
+            self._sweep_call = None
 
     def _cancel_waiter(self, deferred: defer.Deferred[None]) -> None:
         for waiter in self._waiters:
@@ -120,8 +167,7 @@ class Durability:
                 return
 
     def _expire(self, waiter: _Waiter) -> None:
-        waiter.timer = None
-        needed, _ = self._needed(waiter.user)
+        needed = waiter.needed
         whose = f"{waiter.user}'s mail file" if waiter.user else "the cluster"
         self._fail(waiter, f"only {self._acks(waiter)} of {needed} needed replicas of {whose} "
                            f"acknowledged the change within {self.spec.ack_timeout:g} s")

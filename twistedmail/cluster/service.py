@@ -28,7 +28,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,7 +102,7 @@ class ClusterNode(Durability, service.Service):
         self._dialers: dict[str, Dialer] = {}
         self._beat: task.LoopingCall | None = None
         self._flush_call: Any = None
-        self._waiters: list[_Waiter] = []
+        self._waiters: deque[_Waiter] = deque()
         self._floor = 0  # fixed when the reservation starts; 0: still learning
         self._reserved_top = 0
         self._reserve_seq = 0

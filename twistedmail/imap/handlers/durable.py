@@ -23,6 +23,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ from twisted.python.failure import Failure
 
 from twistedmail.imap.errors import No
 from twistedmail.imap.session import Session
+from twistedmail.pernode import PerNode
 from twistedmail.store import Expunge, Mailbox, StoreError
 
 log = Logger()
@@ -116,18 +118,51 @@ def when_durable(session: Session, owner: str, added: Added, what: str,
     d: Deferred[Any] = cluster.durable(owner)
     spec = getattr(session.node.settings, "cluster", None)
     limit = 2 * getattr(spec, "ack_timeout", 5.0) + 1.0  # a guard; durable() has its own
-    d.addTimeout(limit, session.node.reactor)
+    if not d.called:
+        _GUARDS.of(session.node).watch(d, limit)
 
     def failed(f: Failure) -> T:
         added.undo(session)
         if not _is_unavailable(f.value):
             log.failure("{what}: durable() failed", f, what=what)
         text = str(f.value) or "too few replicas acknowledged the change"
-        if f.check(defer.TimeoutError):
+        if f.check(defer.CancelledError):  # the guard below gave up on it
             text = f"no acknowledgement from the replicas within {limit:g} s"
         raise No(f"{text}; {what} undone", UNAVAILABLE)
 
     return d.addCallbacks(lambda _: then(), failed)
+
+
+class _Guard:
+    """The ``limit`` guard of every waiting write of one node, with one timer (not a
+    timer per write): the deferreds in arming order, so their deadlines ascend."""
+
+    def __init__(self, node: Any) -> None:
+        self.reactor = node.reactor
+        self.waiting: deque[tuple[float, Deferred[Any]]] = deque()
+        self.call: Any = None
+
+    def watch(self, d: Deferred[Any], limit: float) -> None:
+        self.waiting.append((self.reactor.seconds() + limit, d))
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.call is None or not self.call.active():
+            delay = max(0.0, self.waiting[0][0] - self.reactor.seconds())
+            self.call = self.reactor.callLater(delay, self._sweep)
+
+    def _sweep(self) -> None:
+        self.call = None
+        now = self.reactor.seconds()
+        while self.waiting and (self.waiting[0][1].called or self.waiting[0][0] <= now):
+            _, d = self.waiting.popleft()
+            if not d.called:
+                d.cancel()  # the canceller drops the cluster's waiter; CancelledError
+        if self.waiting:
+            self._arm()
+
+
+_GUARDS: PerNode[_Guard] = PerNode(_Guard)
 
 
 def _is_unavailable(err: BaseException | None) -> bool:
