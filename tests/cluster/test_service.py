@@ -4,6 +4,7 @@ thread, linked over real 127.0.0.1 TCP with TLS (tests/cluster/inproc.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -87,20 +88,28 @@ def test_durable_fires_after_a_peer_applied(inproc: InProcessCluster) -> None:
     assert all(body in messages(inproc[name], "alice") for name in acked)
 
 
-def test_durable_fails_after_ack_timeout_when_the_peer_is_gone() -> None:
-    """With the only peer stopped, durable() fails with ClusterUnavailable after ack_timeout."""
+@pytest.fixture
+def lone_pair() -> Iterator[InProcessCluster]:
+    """Two nodes (ack_timeout 0.5 s), n2 stopped and seen not up by n1."""
     c = InProcessCluster(2, ack_timeout=0.5)
     try:
         c.start_all()
         n1 = c["n1"]
         c.stop("n2")
         wait_for(lambda: n1.cluster.membership.state("n2") != "up", "n2 not up")
-        append(n1, "alice", b"Subject: lost\r\n\r\nnobody acks\r\n")
-        assert outcome(n1, "alice") == (
-            "only 1 of 2 needed replicas of alice's mail file acknowledged the change "
-            "within 0.5 s")
+        yield c
     finally:
         c.stop_all()
+
+
+def test_durable_fails_after_ack_timeout_when_the_peer_is_gone(
+        lone_pair: InProcessCluster) -> None:
+    """With the only peer stopped, durable() fails with ClusterUnavailable after ack_timeout."""
+    n1 = lone_pair["n1"]
+    append(n1, "alice", b"Subject: lost\r\n\r\nnobody acks\r\n")
+    assert outcome(n1, "alice") == (
+        "only 1 of 2 needed replicas of alice's mail file acknowledged the change "
+        "within 0.5 s")
 
 
 def test_check_writable_counts_live_holders(inproc: InProcessCluster) -> None:
@@ -245,35 +254,28 @@ def test_restart_replays_an_add_whose_body_is_gone() -> None:
         c.stop_all()
 
 
-def test_waiting_writes_share_one_timer() -> None:
+def test_waiting_writes_share_one_timer(lone_pair: InProcessCluster) -> None:
     """Many durable() calls waiting at once arm one sweep timer (not one each) and all
     fail together after ack_timeout; afterwards no sweep timer is left."""
-    c = InProcessCluster(2, ack_timeout=0.5)
-    try:
-        c.start_all()
-        n1 = c["n1"]
-        c.stop("n2")
-        wait_for(lambda: n1.cluster.membership.state("n2") != "up", "n2 not up")
+    n1 = lone_pair["n1"]
 
-        def sweeps() -> int:
-            from twisted.internet import reactor
-            return sum(1 for dc in reactor.getDelayedCalls()  # type: ignore[attr-defined]
-                       if getattr(dc.func, "__self__", None) is n1.cluster
-                       and dc.func.__name__ == "_sweep")
+    def sweeps() -> int:
+        from twisted.internet import reactor
+        return sum(1 for dc in reactor.getDelayedCalls()  # type: ignore[attr-defined]
+                   if getattr(dc.func, "__self__", None) is n1.cluster
+                   and dc.func.__name__ == "_sweep")
 
-        results: list[str] = []
+    results: list[str] = []
 
-        def start() -> int:
-            for _ in range(20):
-                d = n1.cluster.durable("alice")
-                d.addErrback(lambda f: results.append(f.getErrorMessage()))
-            return sweeps()
+    def start() -> int:
+        for _ in range(20):
+            d = n1.cluster.durable("alice")
+            d.addErrback(lambda f: results.append(f.getErrorMessage()))
+        return sweeps()
 
-        append(n1, "alice", b"Subject: waiting\r\n\r\nnobody acks\r\n")
-        assert call(start) == 1
-        wait_for(lambda: len(results) == 20, "every waiter failed", timeout=10)
-        assert set(results) == {"only 1 of 2 needed replicas of alice's mail file "
-                                "acknowledged the change within 0.5 s"}
-        assert call(sweeps) == 0
-    finally:
-        c.stop_all()
+    append(n1, "alice", b"Subject: waiting\r\n\r\nnobody acks\r\n")
+    assert call(start) == 1
+    wait_for(lambda: len(results) == 20, "every waiter failed", timeout=10)
+    assert set(results) == {"only 1 of 2 needed replicas of alice's mail file "
+                            "acknowledged the change within 0.5 s"}
+    assert call(sweeps) == 0
