@@ -229,3 +229,51 @@ def test_relayed_add_without_body_gets_it_on_request(inproc: InProcessCluster) -
     assert messages(c, "alice") == [body]
     # n3 applies the body before n1 has read n3's answer, which is when n1 counts it
     wait_for(lambda: a.cluster.stats["bodies_supplied"] >= 1, "n1 counted the body it supplied")
+
+
+def _pair(inproc: InProcessCluster) -> tuple[Member, Member]:
+    two = inproc.nodes[:2]
+    a = inproc.start("n1", inproc.spec("n1", nodes=two))
+    b = inproc.start("n2", inproc.spec("n2", nodes=two))
+    inproc.wait_ready("n1")
+    inproc.wait_ready("n2")
+    return a, b
+
+
+def test_small_bodies_ride_inline_and_sent_digests_stay_bounded(
+        inproc: InProcessCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small messages travel inside the Ops boxes (no Blob box), and the digests a link
+    remembers as sent never exceed SENT_MEMORY."""
+    monkeypatch.setattr("twistedmail.cluster.link.SENT_MEMORY", 10)
+    a, b = _pair(inproc)
+    for i in range(30):
+        append(a, "alice", b"Subject: small %d\r\n\r\ninline\r\n" % i)
+        call(a.cluster.durable, "alice")
+    assert len(messages(b, "alice")) == 30
+    assert call(lambda: a.cluster.stats["blob_chunks_out"]) == 0
+    assert call(lambda: len(a.cluster.peers["n2"].out._sent_blobs)) == 10
+
+
+def test_body_the_peer_lost_is_sent_again_on_the_same_link(inproc: InProcessCluster) -> None:
+    """A body the link remembers as sent but the peer dropped since (its message was
+    expunged) is sent again when the same body is appended anew, without a reconnect."""
+    from twistedmail.store import Expunge
+
+    a, b = _pair(inproc)
+    body = b"Subject: again\r\n\r\nsame bytes twice\r\n"
+    append(a, "alice", body)
+    call(a.cluster.durable, "alice")
+    link = call(lambda: a.cluster.peers["n2"].out)
+
+    def expunge_all() -> None:
+        box = a.node.store.mailbox("alice", "INBOX")
+        a.node.store.apply(Expunge("alice", "INBOX", tuple(r.uid for r in box.records())))
+
+    call(expunge_all)
+    digest = hashlib.sha256(body).hexdigest()
+    wait_for(lambda: b.cluster.replica.blob(digest) is None, "n2 dropped the body")
+    append(a, "alice", body)
+    call(a.cluster.durable, "alice")
+    assert messages(b, "alice") == [body]
+    assert call(lambda: a.cluster.stats["bodies_missing_resent"]) >= 1
+    assert call(lambda: a.cluster.peers["n2"].out) is link

@@ -40,6 +40,7 @@ from twisted.python.failure import Failure
 from .cops import Cop, MissingBlobs, decode, encode
 from .wire import (
     _DIGEST,
+    BATCH_COPS,
     BLOB_WINDOW,
     CHUNK,
     HANDSHAKE_TIMEOUT,
@@ -456,8 +457,73 @@ class OutLink(PeerLink):
             self._again = True
             return
         self.busy = True
-        d = self._push()
-        d.addErrback(self._push_failed)
+        self._round()
+
+    def _round(self) -> None:
+        """One push round: the common case (own or relayed ops whose bodies all fit in
+        the Ops box) as one plain AMP call; anything else through ``_push``."""
+        self._again = False
+        fast = None if self._supply else self._fast_batch()
+        if fast is None:
+            d = self._push()
+            d.addErrback(self._push_failed)
+            return
+        batch, inline = fast
+        if not batch:
+            self.busy = False
+            return
+        extra = {"inline": inline} if inline else {}
+        call = self.callRemote(Ops, batch=encode(batch), **extra)
+        call.addCallbacks(self._round_answered, self._round_failed, (batch,))
+
+    def _fast_batch(self) -> tuple[list[Cop], bytes] | None:
+        """(batch, packed bodies) when the pending ops go in one plain Ops box (an
+        empty batch: nothing to send); None when ``_push`` must handle them (a
+        snapshot, bodies this node lacks or too big to inline, a long batch)."""
+        cops = self._pending()
+        if cops is None or len(cops) > BATCH_COPS:
+            return None
+        if not cops:
+            return [], b""
+        send, absent = self._bodies(cops)
+        if absent:
+            return None
+        small: list[tuple[str, bytes]] = []
+        room = INLINE_MAX
+        for digest in send:
+            data = self.host.blob(digest)
+            if data is None or len(data) + 72 > room:
+                return None
+            small.append((digest, data))
+            room -= len(data) + 72
+        if len(encode(cops)) > CHUNK:
+            return None
+        for digest, _ in small:
+            self._remember_sent(digest)
+        return cops, pack_inline(small)
+
+    def _round_answered(self, answer: Mapping[str, Any], batch: list[Cop]) -> None:
+        self.host.stats["batches_out"] += 1
+        for cop in batch:
+            if cop.seq > self.sent.get(cop.origin, 0):
+                self.sent[cop.origin] = cop.seq
+        self._acked(answer)
+        self._round()  # on a lost connection callRemote fails: _round_failed ends it
+
+    def _round_failed(self, reason: Failure) -> None:
+        if reason.check(BlobsMissing):  # the peer lost bodies sent before: the long way
+            self.host.stats["bodies_missing_resent"] += 1
+            for digest in digests_of(reason.getErrorMessage()):
+                self._sent_blobs.pop(digest, None)
+            d = self._push()
+            d.addErrback(self._push_failed)
+            return
+        self._push_failed(reason)
+
+    def _remember_sent(self, digest: str) -> None:
+        self._sent_blobs[digest] = None
+        if len(self._sent_blobs) > SENT_MEMORY:
+            self._sent_blobs.popitem(last=False)
 
     def _push_failed(self, reason: Failure) -> None:
         self.busy = False
@@ -604,7 +670,7 @@ class OutLink(PeerLink):
             if data is not None and len(data) + 72 <= room:
                 small.append((digest, data))
                 room -= len(data) + 72
-                self._sent_blobs[digest] = None
+                self._remember_sent(digest)
             else:
                 rest.append(digest)
         return pack_inline(small), rest
@@ -629,9 +695,7 @@ class OutLink(PeerLink):
             if data is None:
                 continue  # gone here too; the peer says so if it needs it
             yield self._send_body(digest, data)
-            self._sent_blobs[digest] = None
-            if len(self._sent_blobs) > SENT_MEMORY:
-                self._sent_blobs.popitem(last=False)
+            self._remember_sent(digest)
 
     @defer.inlineCallbacks
     def _send_body(self, digest: str, data: bytes) -> Generator[Any, Any, None]:
