@@ -112,15 +112,21 @@ def test_small_fetch_is_not_sliced(imap_server, slices):
     assert slices.calls == 0
 
 
-def test_expunge_between_slices_gives_expungeissued(imap_server, slices):
-    """A message expunged by another session mid-stream is left out, the FETCH ends
-    NO [EXPUNGEISSUED], and its EXPUNGE comes only with the next command."""
+def fetch_while_last_is_expunged(imap_server, slices, command: bytes):
+    """(messages loaded, socket, response) of ``f1 <command> 1:* BODY.PEEK[]`` while
+    another session expunges the last message between slices."""
     sent = messages()
     load(imap_server, sent)
     sock = selected(imap_server)
     slices.before = expunge_last(imap_server)
-    sock.sendall(b"f1 FETCH 1:* BODY.PEEK[]\r\n")
-    response = read_raw_until_tagged(sock, b"f1")
+    sock.sendall(b"f1 " + command + b" 1:* BODY.PEEK[]\r\n")
+    return sent, sock, read_raw_until_tagged(sock, b"f1")
+
+
+def test_expunge_between_slices_gives_expungeissued(imap_server, slices):
+    """A message expunged by another session mid-stream is left out, the FETCH ends
+    NO [EXPUNGEISSUED], and its EXPUNGE comes only with the next command."""
+    sent, sock, response = fetch_while_last_is_expunged(imap_server, slices, b"FETCH")
     assert response.split(b"\r\n")[-2].startswith(b"f1 NO [EXPUNGEISSUED]")
     assert b"EXPUNGE\r\n" not in response
     assert fetched_bodies(response) == list(enumerate(sent[:-1], start=1))
@@ -130,12 +136,7 @@ def test_expunge_between_slices_gives_expungeissued(imap_server, slices):
 
 def test_uid_fetch_skips_expunged_message_silently(imap_server, slices):
     """UID FETCH leaves the expunged message out and still answers OK (RFC 2180 §4.1.2)."""
-    sent = messages()
-    load(imap_server, sent)
-    sock = selected(imap_server)
-    slices.before = expunge_last(imap_server)
-    sock.sendall(b"f1 UID FETCH 1:* BODY.PEEK[]\r\n")
-    response = read_raw_until_tagged(sock, b"f1")
+    _, _, response = fetch_while_last_is_expunged(imap_server, slices, b"UID FETCH")
     assert response.split(b"\r\n")[-2].startswith(b"f1 OK")
     assert len(re.findall(rb"\* \d+ FETCH \(", response)) == COUNT - 1
 
