@@ -146,3 +146,30 @@ def test_decode_arbitrary_json_only_value_error(value: object) -> None:
                  json.dumps([["o", 1, "add", value, []]]).encode()):
         with contextlib.suppress(ValueError):
             decode(data)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-5, 2**32)
+                           | st.text(max_size=5), lambda c: st.lists(c, max_size=3),
+                           max_leaves=6)
+add_bodies = bodies.filter(lambda kb: kb[0] == "add").map(lambda kb: kb[1])
+
+
+@given(add_bodies, st.sampled_from(["u", "f", "i", "d", "fl", "t", "sv", "uid", "st", "fr",
+                                    "extra"]), json_values, st.booleans())
+def test_fast_add_check_agrees_with_the_table(body: dict, key: str, value: object,
+                                              mutate: bool) -> None:
+    """The one-function check of plain "add" bodies accepts a body only if the SCHEMAS
+    table does, and accepts every valid one without "fr" (so it is the path taken)."""
+    from twistedmail.cluster.cops import _check_table, _plain_add
+
+    if mutate:
+        body = {**body, key: value}
+    try:
+        _check_table("add", body)
+        valid = True
+    except ValueError:
+        valid = False
+    if _plain_add(body):
+        assert valid
+    elif valid:
+        assert "fr" in body

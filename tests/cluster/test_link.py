@@ -277,3 +277,59 @@ def test_body_the_peer_lost_is_sent_again_on_the_same_link(inproc: InProcessClus
     assert messages(b, "alice") == [body]
     assert call(lambda: a.cluster.stats["bodies_missing_resent"]) >= 1
     assert call(lambda: a.cluster.peers["n2"].out) is link
+
+
+def test_a_burst_over_the_inline_room_goes_in_several_plain_boxes(
+        inproc: InProcessCluster) -> None:
+    """Ops whose bodies together overflow one Ops box's inline room (INLINE_MAX) are
+    split into several plain Ops boxes, the first ops first, never into Blob boxes."""
+    from twistedmail.cluster.wire import INLINE_MAX
+
+    a, b = _pair(inproc)
+    bodies = [b"Subject: burst %d\r\n\r\n" % i + b"y" * 2000 + b"\r\n" for i in range(40)]
+    assert sum(map(len, bodies)) > INLINE_MAX
+    before = call(lambda: a.cluster.stats["batches_out"])
+
+    def burst() -> None:
+        from twistedmail.store import Append
+
+        store = a.node.store
+        for body in bodies:  # one reactor turn: they are pending together
+            store.apply(Append.new(store, "alice", "INBOX", body))
+
+    call(burst)
+    call(a.cluster.durable, "alice")
+    assert messages(b, "alice") == bodies
+    assert call(lambda: a.cluster.stats["blob_chunks_out"]) == 0
+    assert call(lambda: a.cluster.stats["batches_out"]) - before >= 2
+
+
+def test_link_tls_hands_each_write_to_tcp_at_once() -> None:
+    """A cluster link's TLS layer passes a written AMP box to the TCP transport in the
+    same call, where Twisted's default TLS transport waits for the next reactor turn."""
+    from twisted.internet import protocol
+    from twisted.test.iosim import connectedServerAndClient
+
+    from twistedmail.cluster.runtime import LinkTLSFactory
+    from twistedmail.tls import client_options, context_for
+
+    class Settings:
+        tls_cert = None
+
+    server_factory = LinkTLSFactory(context_for(Settings()), False,
+                                    protocol.Factory.forProtocol(protocol.Protocol))
+    client_factory = LinkTLSFactory(client_options(), True,
+                                    protocol.Factory.forProtocol(protocol.Protocol))
+    client, server, pump = connectedServerAndClient(
+        lambda: server_factory.buildProtocol(None), lambda: client_factory.buildProtocol(None))
+    pump.flush()  # the handshake
+    assert client.wrappedProtocol.transport is client
+    before = len(client.transport.stream)
+    client.write(b"x" * 100)
+    assert len(client.transport.stream) > before  # no reactor turn in between
+    pump.flush()
+    received: list[bytes] = []
+    server.wrappedProtocol.dataReceived = received.append
+    client.write(b"box")
+    pump.flush()
+    assert b"".join(received) == b"box"

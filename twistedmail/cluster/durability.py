@@ -12,6 +12,8 @@ Invariants:
     later than the first deadline (one timer per node, not one per write).
   * A waiter's holders and count needed are worked out when it is made, from a
     per-user plan kept as long as ``spec`` is the same object.
+  * While every waiter shares one plan (``_mixed_plans`` False), those an
+    acknowledgement satisfies are a prefix of ``_waiters`` (their targets ascend).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Durability:
     _sweep_call: Any = None
     _plans: dict[str | None, tuple[int, int, tuple[str, ...]]] = {}
     _plans_spec: Any = None
+    _mixed_plans = False  # waiters of more than one plan wait (until none is left)
 
     def check_writable(self, user: str) -> None:
         """ClusterUnavailable unless enough replicas of ``user``'s mail file are live
@@ -85,6 +88,8 @@ class Durability:
             waiter.deferred.callback(None)
         else:
             waiter.deadline = self.reactor.seconds() + self.spec.ack_timeout
+            if self._waiters and self._waiters[-1].others is not others:
+                self._mixed_plans = True  # see _check_waiters
             self._waiters.append(waiter)
             self._arm_sweep()
         return waiter.deferred
@@ -128,16 +133,52 @@ class Durability:
         return self._acks(waiter) >= needed
 
     def _check_waiters(self) -> None:
-        if not self._waiters:
+        waiters = self._waiters
+        if not waiters:
             return
-        ready = [w for w in self._waiters if self._satisfied(w)]
+        # Waiters with the same plan share the highest target their replicas cover.
+        # Targets ascend, so with one plan for all (the common case) the waiters
+        # ready are a prefix: the scan stops at the first one past it.
+        uniform = not self._mixed_plans
+        tops: dict[tuple[int, int, int], int] = {}
+        ready: list[_Waiter] = []
+        for waiter in waiters:
+            key = (waiter.needed, waiter.mine, id(waiter.others))
+            top = tops.get(key)
+            if top is None:
+                top = tops[key] = self._covered(waiter)
+            if waiter.target <= top:
+                ready.append(waiter)
+            elif uniform:
+                break
         if not ready:
             return
         for waiter in ready:
             waiter.fired = True
-        self._waiters = deque(w for w in self._waiters if not w.fired)
+        if uniform:
+            for _ in ready:
+                waiters.popleft()
+        else:
+            self._waiters = deque(w for w in waiters if not w.fired)
+        if not self._waiters:
+            self._mixed_plans = False
         for waiter in ready:
             waiter.deferred.callback(None)
+
+    def _covered(self, waiter: _Waiter) -> int:
+        """The highest own seq enough of ``waiter``'s holders acknowledged (-1: none
+        will do; waiters with the same needed/mine/others have the same answer)."""
+        needed = waiter.needed
+        if self.spec.degraded_writes:
+            live = waiter.mine + sum(1 for h in waiter.others
+                                     if self.membership.state(h) == UP)
+            needed = min(needed, max(1, live))
+        more = needed - waiter.mine  # acknowledgements needed from the others
+        if more <= 0:
+            return self.replica.seq
+        peers = self.peers
+        acked = sorted((peers[h].acked for h in waiter.others if h in peers), reverse=True)
+        return acked[more - 1] if len(acked) >= more else -1
 
     def _arm_sweep(self) -> None:
         if self._sweep_call is None or not self._sweep_call.active():

@@ -12,6 +12,7 @@ Invariants:
   * Per origin, an OutLink sends ops in seq order (``missing_since`` order) and
     each batch only after the previous one was answered (stop-and-wait), so a
     peer sees every origin's ops FIFO; the bodies a batch needs go before it.
+    (Two batches in flight measured no faster: the peer is rarely the wait.)
   * ``OutLink.sent`` is what the peer has or is being sent; it is reset to the
     peer's own VV whenever the link is idle and a heartbeat answer arrives, so
     anything the peer lost or holds out of order is sent again.  Other
@@ -89,6 +90,14 @@ def _no_delay(transport: Any) -> None:
             return
         except (AttributeError, OSError):
             continue
+
+
+def _before_any(cops: list[Cop], digests: set[str]) -> list[Cop]:
+    """The first ``cops``, up to the first that needs a body in ``digests``."""
+    for n, cop in enumerate(cops):
+        if not digests.isdisjoint(cop.blobs):
+            return cops[:n]
+    return cops
 
 
 def _is_closed(reason: Failure) -> bool:
@@ -477,9 +486,11 @@ class OutLink(PeerLink):
         call.addCallbacks(self._round_answered, self._round_failed, (batch,))
 
     def _fast_batch(self) -> tuple[list[Cop], bytes] | None:
-        """(batch, packed bodies) when the pending ops go in one plain Ops box (an
-        empty batch: nothing to send); None when ``_push`` must handle them (a
-        snapshot, bodies this node lacks or too big to inline, a long batch)."""
+        """(batch, packed bodies) for one plain Ops box: the pending ops, or as many
+        of the first ones as fit in it (the rest go after its answer); an empty
+        batch when nothing is pending; None when ``_push`` must handle them (a
+        snapshot, bodies this node lacks, a first body too big to inline, a long
+        catch-up)."""
         cops = self._pending()
         if cops is None or len(cops) > BATCH_COPS:
             return None
@@ -492,12 +503,17 @@ class OutLink(PeerLink):
         room = INLINE_MAX
         for digest in send:
             data = self.host.blob(digest)
-            if data is None or len(data) + 72 > room:
+            if data is None:
                 return None
+            if len(data) + 72 > room:
+                cops = _before_any(cops, set(send[len(small):]))
+                if not cops:
+                    return None
+                break
             small.append((digest, data))
             room -= len(data) + 72
         if len(encode(cops)) > CHUNK:
-            return None
+            return None  # spooled the long way
         for digest, _ in small:
             self._remember_sent(digest)
         return cops, pack_inline(small)

@@ -48,7 +48,7 @@ from .link import InLink, OutLink, PeerLink
 from .membership import UP, HeartbeatMembership
 from .public import PublicReferrals
 from .replica import Replica
-from .runtime import Dialer, exit_process
+from .runtime import Dialer, LinkTLSClient, LinkTLSFactory, exit_process
 from .wire import BadSecret, PeerHello, Refused, RootCollision, covers
 
 log = Logger()
@@ -198,12 +198,10 @@ class ClusterNode(Durability, service.Service):
         factory.noisy = False
         if not self.spec.tls:
             return factory
-        from twisted.protocols.tls import TLSMemoryBIOFactory
-
         from twistedmail.tls import context_for
 
         context = self._tls_context or context_for(self.node.settings)
-        return TLSMemoryBIOFactory(context, False, factory)
+        return LinkTLSFactory(context, False, factory)
 
     def _client_endpoint(self, peer: Any) -> Any:
         tcp = endpoints.HostnameEndpoint(self.reactor, peer.host, peer.port, timeout=5)
@@ -212,7 +210,7 @@ class ClusterNode(Durability, service.Service):
         from twistedmail.tls import client_options
 
         # The cluster secret authenticates peers (HMAC at Hello); TLS keeps the link private.
-        return endpoints.wrapClientTLS(client_options(), tcp)
+        return LinkTLSClient(client_options(), tcp)
 
     def _listen(self) -> None:
         description = self.spec.me.cluster_endpoint

@@ -135,6 +135,7 @@ class Ops(amp.Command):
 
 INLINE_MAX = 48_000  # bytes of small bodies carried in the Ops box itself (``inline``)
 _INLINE_HEAD = 72  # 64 hex digits of SHA-256, then 8 hex digits of length
+_INLINE_HEADER = re.compile(rb"[0-9a-f]{72}")
 
 
 def pack_inline(bodies: Sequence[tuple[str, bytes]]) -> bytes:
@@ -147,19 +148,18 @@ def unpack_inline(packed: bytes) -> dict[str, bytes]:
     """The bodies ``pack_inline`` packed, each checked against its digest; BadRequest
     on anything malformed."""
     out: dict[str, bytes] = {}
-    pos = 0
-    while pos < len(packed):
-        head = packed[pos:pos + _INLINE_HEAD].decode("ascii", "replace")
-        digest, size_hex = head[:64], head[64:]
-        if not _DIGEST.match(digest) or len(size_hex) != 8 or not all(
-                c in "0123456789abcdef" for c in size_hex):
+    pos, end = 0, len(packed)
+    while pos < end:
+        if _INLINE_HEADER.match(packed, pos) is None:
             raise BadRequest("bad inline body header")
         start = pos + _INLINE_HEAD
-        data = packed[start:start + int(size_hex, 16)]
-        if len(data) != int(size_hex, 16) or hashlib.sha256(data).hexdigest() != digest:
+        size = int(packed[start - 8:start], 16)
+        data = packed[start:start + size]
+        digest = packed[pos:pos + 64].decode("ascii")
+        if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
             raise BadRequest("inline body truncated or not matching its digest")
         out[digest] = data
-        pos = start + len(data)
+        pos = start + size
     return out
 
 
