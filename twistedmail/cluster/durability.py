@@ -12,6 +12,8 @@ Invariants:
     later than the first deadline (one timer per node, not one per write).
   * A waiter's holders and count needed are worked out when it is made, from a
     per-user plan kept as long as ``spec`` is the same object.
+  * ``check_writable`` remembers the users it passed until a peer changes state
+    (``members_changed``) or ``spec`` is another object.
   * While every waiter shares one plan (``_mixed_plans`` False), those an
     acknowledgement satisfies are a prefix of ``_waiters`` (their targets ascend).
 """
@@ -60,12 +62,16 @@ class Durability:
     _plans: dict[str | None, tuple[int, int, tuple[str, ...]]] = {}
     _plans_spec: Any = None
     _mixed_plans = False  # waiters of more than one plan wait (until none is left)
+    _writable: set[str] = set()  # users check_writable passed, while no peer changed state
+    _writable_spec: Any = None
 
     def check_writable(self, user: str) -> None:
         """ClusterUnavailable unless enough replicas of ``user``'s mail file are live
         to acknowledge a write (DESIGN.md §4), or degraded writes are allowed."""
         if self.state != READY:
             raise ClusterUnavailable(self.reason)
+        if self._writable_spec is self.spec and user in self._writable:
+            return
         holders = self.spec.holders(user)
         needed = self.spec.ack_needed(user)
         live = self._live_holders(user)
@@ -74,6 +80,14 @@ class Durability:
             raise ClusterUnavailable(
                 f"only {len(live)} of {len(holders)} replicas of {user}'s mail file "
                 f"{verb} live; {needed} needed")
+        if self._writable_spec is not self.spec:
+            self._writable, self._writable_spec = set(), self.spec
+        if len(self._writable) < 10_000:
+            self._writable.add(user)
+
+    def members_changed(self) -> None:
+        """A peer changed state (up, suspect, down): writability is judged anew."""
+        self._writable = set()
 
     def durable(self, user: str | None = None) -> defer.Deferred[None]:
         """Fires once every own cop made so far is applied on enough replicas

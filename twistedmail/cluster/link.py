@@ -496,17 +496,14 @@ class OutLink(PeerLink):
             return None
         if not cops:
             return [], b""
-        send, absent = self._bodies(cops)
-        if absent:
+        bodies = self._new_bodies(cops)
+        if bodies is None:
             return None
         small: list[tuple[str, bytes]] = []
         room = INLINE_MAX
-        for digest in send:
-            data = self.host.blob(digest)
-            if data is None:
-                return None
+        for digest, data in bodies.items():
             if len(data) + 72 > room:
-                cops = _before_any(cops, set(send[len(small):]))
+                cops = _before_any(cops, set(bodies) - {d for d, _ in small})
                 if not cops:
                     return None
                 break
@@ -517,6 +514,32 @@ class OutLink(PeerLink):
         for digest, _ in small:
             self._remember_sent(digest)
         return cops, pack_inline(small)
+
+    def _new_bodies(self, cops: list[Cop]) -> dict[str, bytes] | None:
+        """The bodies ``cops`` need that the peer was not sent yet, in order; None if
+        this node lacks one (``_push`` then declares it absent)."""
+        assert self.peer is not None
+        spec, node = self.host.spec, self.peer.node
+        held: dict[str, bool] = {}
+        out: dict[str, bytes] = {}
+        for cop in cops:
+            if not cop.blobs:
+                continue
+            user = cop.body.get("u")
+            if isinstance(user, str):
+                holds = held.get(user)
+                if holds is None:
+                    holds = held[user] = spec.holds(user, node)
+                if not holds:
+                    continue  # the peer does not hold this mail file: it ignores the body
+            for digest in cop.blobs:
+                if digest in self._sent_blobs or digest in out:
+                    continue
+                data = self.host.blob(digest)
+                if data is None:
+                    return None
+                out[digest] = data
+        return out
 
     def _round_answered(self, answer: Mapping[str, Any], batch: list[Cop]) -> None:
         self.host.stats["batches_out"] += 1

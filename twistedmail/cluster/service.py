@@ -400,6 +400,7 @@ class ClusterNode(Durability, service.Service):
 
     def _member_changed(self, node: str, old: str, new: str) -> None:
         log.info("cluster node {node}: {old} -> {new}", node=node, old=old, new=new)
+        self.members_changed()
         self._check_waiters()
         self._update_readiness()
 
