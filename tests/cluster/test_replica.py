@@ -81,6 +81,26 @@ def test_capture_of_every_message_op() -> None:
     b.store.check_invariants()
 
 
+def test_internal_dates_keep_their_zone_across_replicas() -> None:
+    """Messages appended one after the other with the same instant in different zones
+    (and the same zone again) arrive with each its own date-time text."""
+    import datetime
+
+    from twistedmail.store import Append
+
+    a, b = pair()
+    zones = [datetime.timezone.utc, datetime.timezone(datetime.timedelta(hours=2)),
+             datetime.timezone(datetime.timedelta(hours=2)), datetime.timezone.utc]
+    instant = datetime.datetime(2026, 3, 4, 5, 6, 7, tzinfo=datetime.timezone.utc)
+    for i, zone in enumerate(zones):
+        a.apply(Append("alice", INBOX, MSG + b"%d" % i, frozenset(), instant.astimezone(zone),
+                       a.store.next_instance_id()))  # no savedate: "t" alone is printed
+    adds = [c for c in ship(a, b) if c.kind == "add"]
+    assert [c.body["t"] for c in adds] == [instant.astimezone(z).isoformat() for z in zones]
+    assert [r.internaldate.utcoffset() for r in b.store.mailbox("alice", INBOX).records()] == [
+        z.utcoffset(None) for z in zones]
+
+
 def test_capture_of_folder_ops() -> None:
     """CREATE (with superiors), RENAME (with inferiors), DELETE replicate by folder id."""
     a, b = pair()

@@ -20,6 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import datetime
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -150,10 +151,22 @@ def _added(r: Replica, op: Op, ch: MessagesAdded) -> None:
         saved = rec.savedate
         r.emit("add", {
             "u": box.user, "f": box.id, "i": inst, "d": rec.blob.digest,
-            "fl": sorted(rec.flags), "t": rec.internaldate.isoformat(),
-            "sv": saved.isoformat() if saved is not None and saved != rec.internaldate else None,
+            "fl": sorted(rec.flags) if rec.flags else [], "t": _iso(rec.internaldate),
+            "sv": _iso(saved) if saved is not None and saved != rec.internaldate else None,
             "uid": uid, "st": list(st),
         }, (rec.blob.digest,))
+
+
+_last_iso: list[Any] = [None, ""]  # (datetime, its ISO form): APPENDs of one second share it
+
+
+def _iso(when: datetime.datetime) -> str:
+    """``when.isoformat()``, remembered for the last value (same instant and zone:
+    equal datetimes in different zones print differently)."""
+    last = _last_iso[0]
+    if last is None or when != last or when.tzinfo != last.tzinfo:
+        _last_iso[0], _last_iso[1] = when, when.isoformat()
+    return str(_last_iso[1])
 
 
 class _Flags:

@@ -35,7 +35,7 @@ class ClusterUnavailable(Exception):
     """Too few replicas are live or acknowledged in time (IMAP: NO [UNAVAILABLE])."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Waiter:
     target: int
     user: str | None
@@ -150,32 +150,31 @@ class Durability:
         waiters = self._waiters
         if not waiters:
             return
-        # Waiters with the same plan share the highest target their replicas cover.
-        # Targets ascend, so with one plan for all (the common case) the waiters
-        # ready are a prefix: the scan stops at the first one past it.
-        uniform = not self._mixed_plans
-        tops: dict[tuple[int, int, int], int] = {}
         ready: list[_Waiter] = []
-        for waiter in waiters:
-            key = (waiter.needed, waiter.mine, id(waiter.others))
-            top = tops.get(key)
-            if top is None:
-                top = tops[key] = self._covered(waiter)
-            if waiter.target <= top:
-                ready.append(waiter)
-            elif uniform:
-                break
+        if not self._mixed_plans:
+            # One plan for all: targets ascend, so the waiters ready are a prefix.
+            top = self._covered(waiters[0])
+            while waiters and waiters[0].target <= top:
+                ready.append(waiters.popleft())
+        else:
+            # Waiters with the same plan share the highest target their replicas cover.
+            tops: dict[tuple[int, int, int], int] = {}
+            for waiter in waiters:
+                key = (waiter.needed, waiter.mine, id(waiter.others))
+                top = tops.get(key)
+                if top is None:
+                    top = tops[key] = self._covered(waiter)
+                if waiter.target <= top:
+                    ready.append(waiter)
+            if ready:
+                fired = set(map(id, ready))
+                self._waiters = deque(w for w in waiters if id(w) not in fired)
         if not ready:
             return
-        for waiter in ready:
-            waiter.fired = True
-        if uniform:
-            for _ in ready:
-                waiters.popleft()
-        else:
-            self._waiters = deque(w for w in waiters if not w.fired)
         if not self._waiters:
             self._mixed_plans = False
+        for waiter in ready:
+            waiter.fired = True
         for waiter in ready:
             waiter.deferred.callback(None)
 
