@@ -89,9 +89,9 @@ def test_internal_dates_keep_their_zone_across_replicas() -> None:
     from twistedmail.store import Append
 
     a, b = pair()
-    zones = [datetime.timezone.utc, datetime.timezone(datetime.timedelta(hours=2)),
-             datetime.timezone(datetime.timedelta(hours=2)), datetime.timezone.utc]
-    instant = datetime.datetime(2026, 3, 4, 5, 6, 7, tzinfo=datetime.timezone.utc)
+    zones = [datetime.UTC, datetime.timezone(datetime.timedelta(hours=2)),
+             datetime.timezone(datetime.timedelta(hours=2)), datetime.UTC]
+    instant = datetime.datetime(2026, 3, 4, 5, 6, 7, tzinfo=datetime.UTC)
     for i, zone in enumerate(zones):
         a.apply(Append("alice", INBOX, MSG + b"%d" % i, frozenset(), instant.astimezone(zone),
                        a.store.next_instance_id()))  # no savedate: "t" alone is printed

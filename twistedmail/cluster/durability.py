@@ -161,10 +161,9 @@ class Durability:
             tops: dict[tuple[int, int, int], int] = {}
             for waiter in waiters:
                 key = (waiter.needed, waiter.mine, id(waiter.others))
-                top = tops.get(key)
-                if top is None:
-                    top = tops[key] = self._covered(waiter)
-                if waiter.target <= top:
+                if key not in tops:
+                    tops[key] = self._covered(waiter)
+                if waiter.target <= tops[key]:
                     ready.append(waiter)
             if ready:
                 fired = set(map(id, ready))

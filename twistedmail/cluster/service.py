@@ -54,7 +54,6 @@ from .wire import BadSecret, PeerHello, Refused, RootCollision, covers
 log = Logger()
 
 BLOCK = 1024  # UIDVALIDITY counters reserved at a time
-BATCH_DELAY = 0.005  # seconds own cops wait to share a batch while others await acks
 
 
 @dataclass
@@ -368,13 +367,12 @@ class ClusterNode(Durability, service.Service):
     # --- pushing and heartbeats ------------------------------------------------------
 
     def _own_cops(self, cops: list[Cop]) -> None:
-        """New own cops: push them on every link at the end of this reactor turn --
-        or, when other writers already wait for acknowledgements (concurrent
-        APPENDs), BATCH_DELAY later, so one batch carries them all: fewer, larger
-        batches cost the replicas far less than one box per message."""
+        """New own cops: push them on every link at the end of this reactor turn, so
+        the writes of one turn share a batch; a link still waiting for an answer
+        sends them, with whatever comes meanwhile, when the answer comes.  (Holding
+        them a few ms more for larger batches measured slower.)"""
         if self._flush_call is None or not self._flush_call.active():
-            delay = BATCH_DELAY if self._waiters else 0.0
-            self._flush_call = self.reactor.callLater(delay, self._flush)
+            self._flush_call = self.reactor.callLater(0, self._flush)
 
     def _flush(self) -> None:
         self._flush_call = None
