@@ -98,7 +98,7 @@ class Durability:
                          needed=needed, mine=mine, others=others)
         if self.state == REFUSED:
             waiter.deferred.errback(ClusterUnavailable(self.reason))
-        elif self._satisfied(waiter):
+        elif self._covered(waiter) >= waiter.target:
             waiter.deferred.callback(None)
         else:
             waiter.deadline = self.reactor.seconds() + self.spec.ack_timeout
@@ -137,14 +137,6 @@ class Durability:
         peers, target = self.peers, waiter.target
         return waiter.mine + sum(1 for h in waiter.others
                                  if h in peers and peers[h].acked >= target)
-
-    def _satisfied(self, waiter: _Waiter) -> bool:
-        needed = waiter.needed
-        if self.spec.degraded_writes:
-            live = waiter.mine + sum(1 for h in waiter.others
-                                     if self.membership.state(h) == UP)
-            needed = min(needed, max(1, live))
-        return self._acks(waiter) >= needed
 
     def _check_waiters(self) -> None:
         waiters = self._waiters

@@ -29,7 +29,7 @@ import hmac
 import json
 import os
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from twisted.internet import defer
@@ -518,10 +518,22 @@ class OutLink(PeerLink):
     def _new_bodies(self, cops: list[Cop]) -> dict[str, bytes] | None:
         """The bodies ``cops`` need that the peer was not sent yet, in order; None if
         this node lacks one (``_push`` then declares it absent)."""
+        out: dict[str, bytes] = {}
+        for digest in self._needed(cops):
+            if digest in self._sent_blobs or digest in out:
+                continue
+            data = self.host.blob(digest)
+            if data is None:
+                return None
+            out[digest] = data
+        return out
+
+    def _needed(self, cops: Iterable[Cop]) -> Iterator[str]:
+        """The digests of the bodies ``cops`` reference in mail files the peer holds
+        (it ignores the others' bodies), in order, repeats included."""
         assert self.peer is not None
         spec, node = self.host.spec, self.peer.node
         held: dict[str, bool] = {}
-        out: dict[str, bytes] = {}
         for cop in cops:
             if not cop.blobs:
                 continue
@@ -531,15 +543,8 @@ class OutLink(PeerLink):
                 if holds is None:
                     holds = held[user] = spec.holds(user, node)
                 if not holds:
-                    continue  # the peer does not hold this mail file: it ignores the body
-            for digest in cop.blobs:
-                if digest in self._sent_blobs or digest in out:
                     continue
-                data = self.host.blob(digest)
-                if data is None:
-                    return None
-                out[digest] = data
-        return out
+            yield from cop.blobs
 
     def _round_answered(self, answer: Mapping[str, Any], batch: list[Cop]) -> None:
         self.host.stats["batches_out"] += 1
@@ -650,19 +655,13 @@ class OutLink(PeerLink):
 
     def _bodies(self, cops: Iterable[Cop]) -> tuple[list[str], list[str]]:
         """(bodies to send first, bodies this node lacks) for a batch."""
-        assert self.peer is not None
-        spec, node = self.host.spec, self.peer.node
         send: dict[str, None] = {}
         absent: dict[str, None] = {}
-        for cop in cops:
-            user = cop.body.get("u")
-            if isinstance(user, str) and not spec.holds(user, node):
-                continue  # the peer does not hold this mail file: it ignores the body
-            for digest in cop.blobs:
-                if self.host.blob(digest) is None:
-                    absent[digest] = None
-                elif digest not in self._sent_blobs:
-                    send[digest] = None
+        for digest in self._needed(cops):
+            if self.host.blob(digest) is None:
+                absent[digest] = None
+            elif digest not in self._sent_blobs:
+                send[digest] = None
         return list(send), list(absent)
 
     @defer.inlineCallbacks
