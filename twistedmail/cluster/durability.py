@@ -102,7 +102,9 @@ class Durability:
             waiter.deferred.callback(None)
         else:
             waiter.deadline = self.reactor.seconds() + self.spec.ack_timeout
-            if self._waiters and self._waiters[-1].others is not others:
+            if not self._waiters:
+                self._mixed_plans = False
+            elif self._waiters[-1].others is not others:
                 self._mixed_plans = True  # see _check_waiters
             self._waiters.append(waiter)
             self._arm_sweep()
