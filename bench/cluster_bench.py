@@ -231,11 +231,22 @@ def throughput_and_lag(single_port: int, cluster: LocalCluster, user: str, passw
           f"{quantiles(lag)} (goal p50 <= 20 ms)")
 
 
+def client_counts(text: str) -> list[int]:
+    """``--clients``: comma-separated counts, each 1..50 (the per-user connection limit)."""
+    try:
+        counts = [int(n) for n in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated numbers: {text!r}") from None
+    if not counts or any(not 1 <= n <= 50 for n in counts):
+        raise argparse.ArgumentTypeError(f"each count must be 1..50: {text!r}")
+    return counts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clients", type=lambda v: [int(n) for n in v.split(",")],
-                    default=[8, 32, 48], help="client counts, comma-separated (<= 50: the "
-                    "per-user connection limit)")
+    ap.add_argument("--clients", type=client_counts, default=[8, 32, 48],
+                    help="client counts, comma-separated, each 1..50 (50: the per-user "
+                    "connection limit)")
     ap.add_argument("--messages", type=int, default=2400,
                     help="APPENDs per run, split evenly over the clients")
     ap.add_argument("--rounds", type=int, default=5)
