@@ -248,6 +248,27 @@ def test_waiting_writes_share_one_guard_timer(node):
         assert c.read_until_tagged(f"w{k}").status == "OK"
 
 
+def test_guard_lets_go_of_acknowledged_writes(node):
+    """The guard keeps only writes still waiting: acknowledged ones are dropped when the
+    next write is watched, not held (with all they reference) until their deadline."""
+    server, fake = node
+    from twistedmail.imap.handlers.durable import _GUARDS
+
+    clients = [connect(server) for _ in range(3)]
+    for k, c in enumerate(clients):
+        append_raw(c, f"w{k}")
+    wait_held(server, fake, 3)
+    assert server.call(fake.release, True) == 3
+    for k, c in enumerate(clients):
+        assert c.read_until_tagged(f"w{k}").status == "OK"
+    append_raw(clients[0], "w9")
+    wait_held(server, fake, 1)
+    held = server.call(lambda: [d for _, d in _GUARDS.of(server.node).waiting])
+    assert held == server.call(lambda: list(fake.pending))
+    assert server.call(fake.release, True) == 1
+    assert clients[0].read_until_tagged("w9").status == "OK"
+
+
 def test_shared_folder_checks_the_owner(node):
     """Writes into another user's folder check the owner's mail file (bob), not alice's."""
     server, fake = node

@@ -143,7 +143,10 @@ class _Guard:
         self.call: Any = None
 
     def watch(self, d: Deferred[Any], limit: float) -> None:
-        self.waiting.append((self.reactor.seconds() + limit, d))
+        waiting = self.waiting
+        while waiting and waiting[0][1].called:
+            waiting.popleft()  # fired: not kept alive until its deadline (GC work)
+        waiting.append((self.reactor.seconds() + limit, d))
         self._arm()
 
     def _arm(self) -> None:
