@@ -177,3 +177,54 @@ def test_fast_add_check_takes_every_valid_plain_add(body: dict) -> None:
     from twistedmail.cluster.cops import _plain_add
 
     assert _plain_add(body)
+
+
+def _json_of(cop: Cop) -> bytes:
+    return json.dumps([[cop.origin, cop.seq, cop.kind, cop.body, list(cop.blobs)]],
+                      separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@given(names, st.integers(0, 2**40), add_bodies)
+def test_fast_add_encoding_is_what_json_makes(origin: str, seq: int, body: dict) -> None:
+    """An "add" cop of capture's shape takes the one-format encoder, and its bytes are
+    exactly json.dumps' (quotes, backslashes, non-ASCII and control characters included)."""
+    from twistedmail.cluster.cops import _ADD_ORDER, _encode_add
+
+    body = {key: body[key] for key in _ADD_ORDER}  # capture's order
+    cop = Cop(origin, seq, "add", body, (body["d"],))
+    assert _encode_add(cop) == _json_of(cop)[1:-1]
+    assert encode([cop]) == _json_of(cop)
+
+
+@pytest.mark.parametrize("key", sorted(PLAIN_ADD))
+def test_any_other_add_shape_encodes_as_json_does(key: str) -> None:
+    """An "add" body with one field of another type (a bool or float uid, a tuple
+    stamp, a dict...) or its keys in another order encodes exactly as json.dumps."""
+    for value in NEAR_MISSES + [False, 2.0, (1, 2, "n"), ("x",), "é\"\\\n"]:
+        cop = Cop("n1~01", 3, "add", {**PLAIN_ADD, key: value}, (D,))
+        assert encode([cop]) == _json_of(cop), (key, value)
+    reordered = dict(reversed(list(PLAIN_ADD.items())))
+    cop = Cop("n1~01", 4, "add", reordered, (D,))
+    assert encode([cop]) == _json_of(cop)
+
+
+def test_a_cop_is_encoded_once_for_every_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cop sent in batches cut differently (one per peer link) is encoded once; the
+    encodings kept stay bounded."""
+    from twistedmail.cluster import cops as cops_module
+
+    made: list[int] = []
+    real = cops_module._encode_add
+
+    def counting(cop: Cop) -> bytes | None:
+        made.append(cop.seq)
+        return real(cop)
+
+    monkeypatch.setattr(cops_module, "_encode_add", counting)
+    a, b, c = (Cop("n1~01", n, "add", {**PLAIN_ADD, "uid": n}, (D,)) for n in (1, 2, 3))
+    first, second = encode([a, b]), encode([b, c])
+    assert made == [1, 2, 3]
+    assert decode(first) == [a, b] and decode(second) == [b, c]
+    many = [Cop("n1~01", n, "add", {**PLAIN_ADD, "uid": n}, (D,)) for n in range(5000)]
+    encode(many)
+    assert len(cops_module._ENCODED) <= cops_module._ENCODED_LIMIT

@@ -98,25 +98,56 @@ def max_stamp(body: dict[str, Any]) -> Stamp | None:
     return stamp(max(found)) if found else None
 
 
-# Recent batches by the identity of their cop objects (kept alive with the bytes, so
-# an id is never reused while cached): a node pushes the same logged cops to every
-# peer in one reactor turn and encodes them once.
-_ENCODED: dict[tuple[int, ...], tuple[Sequence[Cop], bytes]] = {}
-_ENCODED_LIMIT = 8
+# The encodings of recently sent cops, by identity (each kept alive with its bytes, so
+# an id is never reused while cached): a node pushes the same logged cop to every peer,
+# in batches each link cuts its own way, and encodes it once.
+_ENCODED: dict[int, tuple[Cop, bytes]] = {}
+_ENCODED_LIMIT = 4096
+_quote = json.encoder.encode_basestring  # the function json.dumps uses (C)
+_ADD_ORDER = ("u", "f", "i", "d", "fl", "t", "sv", "uid", "st")  # as capture makes it
+_ADD_JSON = ('[%s,%d,"add",{"u":%s,"f":%s,"i":%s,"d":%s,"fl":[%s],"t":%s,"sv":%s,"uid":%d,'
+             '"st":[%d,%d,%s]},[%s]]')
 
 
 def encode(cops: Sequence[Cop]) -> bytes:
     """Compact JSON: one list of [origin, seq, kind, body, blobs]."""
-    key = tuple(map(id, cops))
-    hit = _ENCODED.get(key)
-    if hit is not None:
+    return b"[" + b",".join([_encoded(c) for c in cops]) + b"]"
+
+
+def _encoded(cop: Cop) -> bytes:
+    hit = _ENCODED.get(id(cop))
+    if hit is not None and hit[0] is cop:
         return hit[1]
-    out = [[c.origin, c.seq, c.kind, c.body, list(c.blobs)] for c in cops]
-    data = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    data = _encode_add(cop) if cop.kind == "add" else None
+    if data is None:
+        data = json.dumps([cop.origin, cop.seq, cop.kind, cop.body, list(cop.blobs)],
+                          separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     if len(_ENCODED) >= _ENCODED_LIMIT:
-        _ENCODED.pop(next(iter(_ENCODED)))
-    _ENCODED[key] = (list(cops), data)
+        del _ENCODED[next(iter(_ENCODED))]
+    _ENCODED[id(cop)] = (cop, data)
     return data
+
+
+def _encode_add(cop: Cop) -> bytes | None:
+    """The bytes ``json.dumps`` makes of an "add" cop of capture's shape, made by one
+    format (the replication hot path: about 2.5 times faster); None for any other shape."""
+    body = cop.body
+    if tuple(body) != _ADD_ORDER:
+        return None
+    uid, st, sv, fl = body["uid"], body["st"], body["sv"], body["fl"]
+    if (type(cop.seq) is not int or type(uid) is not int or type(st) is not list
+            or len(st) != 3 or type(st[0]) is not int or type(st[1]) is not int
+            or type(fl) is not list or not (sv is None or isinstance(sv, str))):
+        return None
+    try:
+        text = _ADD_JSON % (
+            _quote(cop.origin), cop.seq, _quote(body["u"]), _quote(body["f"]),
+            _quote(body["i"]), _quote(body["d"]), ",".join(map(_quote, fl)),
+            _quote(body["t"]), "null" if sv is None else _quote(sv), uid, st[0], st[1],
+            _quote(st[2]), ",".join(map(_quote, cop.blobs)))
+    except TypeError:  # a field that is not a string: json.dumps decides
+        return None
+    return text.encode("utf-8")
 
 
 def decode(data: bytes) -> list[Cop]:

@@ -477,16 +477,16 @@ class OutLink(PeerLink):
             d = self._push()
             d.addErrback(self._push_failed)
             return
-        batch, inline = fast
+        batch, encoded, inline = fast
         if not batch:
             self.busy = False
             return
         extra = {"inline": inline} if inline else {}
-        call = self.callRemote(Ops, batch=encode(batch), **extra)
+        call = self.callRemote(Ops, batch=encoded, **extra)
         call.addCallbacks(self._round_answered, self._round_failed, (batch,))
 
-    def _fast_batch(self) -> tuple[list[Cop], bytes] | None:
-        """(batch, packed bodies) for one plain Ops box: the pending ops, or as many
+    def _fast_batch(self) -> tuple[list[Cop], bytes, bytes] | None:
+        """(batch, its encoding, packed bodies) for one plain Ops box: the pending ops, or as many
         of the first ones as fit in it (the rest go after its answer); an empty
         batch when nothing is pending; None when ``_push`` must handle them (a
         snapshot, bodies this node lacks, a first body too big to inline, a long
@@ -495,7 +495,7 @@ class OutLink(PeerLink):
         if cops is None or len(cops) > BATCH_COPS:
             return None
         if not cops:
-            return [], b""
+            return [], b"", b""
         bodies = self._new_bodies(cops)
         if bodies is None:
             return None
@@ -509,11 +509,12 @@ class OutLink(PeerLink):
                 break
             small.append((digest, data))
             room -= len(data) + 72
-        if len(encode(cops)) > CHUNK:
+        encoded = encode(cops)
+        if len(encoded) > CHUNK:
             return None  # spooled the long way
         for digest, _ in small:
             self._remember_sent(digest)
-        return cops, pack_inline(small)
+        return cops, encoded, pack_inline(small)
 
     def _new_bodies(self, cops: list[Cop]) -> dict[str, bytes] | None:
         """The bodies ``cops`` need that the peer was not sent yet, in order; None if

@@ -141,7 +141,8 @@ _INLINE_HEADER = re.compile(rb"[0-9a-f]{72}")
 def pack_inline(bodies: Sequence[tuple[str, bytes]]) -> bytes:
     """Small bodies for an Ops box: digest, length (hex) and bytes, back to back; one
     box instead of a Blob box per message (the common case is many small messages)."""
-    return b"".join(b"%s%08x%s" % (d.encode(), len(data), data) for d, data in bodies)
+    return b"".join([part for digest, data in bodies
+                     for part in (b"%s%08x" % (digest.encode(), len(data)), data)])
 
 
 def unpack_inline(packed: bytes) -> dict[str, bytes]:
