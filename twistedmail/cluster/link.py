@@ -486,11 +486,11 @@ class OutLink(PeerLink):
         call.addCallbacks(self._round_answered, self._round_failed, (batch,))
 
     def _fast_batch(self) -> tuple[list[Cop], bytes, bytes] | None:
-        """(batch, its encoding, packed bodies) for one plain Ops box: the pending ops, or as many
-        of the first ones as fit in it (the rest go after its answer); an empty
-        batch when nothing is pending; None when ``_push`` must handle them (a
-        snapshot, bodies this node lacks, a first body too big to inline, a long
-        catch-up)."""
+        """(batch, its encoding, packed bodies) for one plain Ops box: the pending
+        ops, or as many of the first ones as fit in it (the rest go after its
+        answer); an empty batch when nothing is pending; None when ``_push`` must
+        handle them (a snapshot, bodies this node lacks, a first body too big to
+        inline, a long catch-up)."""
         cops = self._pending()
         if cops is None or len(cops) > BATCH_COPS:
             return None
