@@ -55,6 +55,7 @@ def test_defaults_and_nodes():
     assert s.secret == b"change-me"
     assert (s.ack_replicas, s.degraded_writes, s.tls) == (None, False, True)
     assert (s.heartbeat, s.suspect_after, s.down_after, s.ack_timeout) == (0.5, 1.5, 3.0, 5.0)
+    assert s.fanout == "chain"
     assert dict(s.placement) == {}
 
 
@@ -83,10 +84,11 @@ def test_ack_replicas_option():
 def test_all_cluster_options():
     """Every [cluster] key is read (numbers as floats)."""
     text = ('[cluster]\nsecret = "x"\nack_replicas = 1\ndegraded_writes = true\nheartbeat = 1\n'
-            "suspect_after = 2\ndown_after = 2\nack_timeout = 0.25\ntls = false\n" + NODES)
+            "suspect_after = 2\ndown_after = 2\nack_timeout = 0.25\ntls = false\n"
+            'fanout = "direct"\n' + NODES)
     s = load(text)
     assert s is not None
-    assert (s.ack_replicas, s.degraded_writes, s.tls) == (1, True, False)
+    assert (s.ack_replicas, s.degraded_writes, s.tls, s.fanout) == (1, True, False, "direct")
     assert (s.heartbeat, s.suspect_after, s.down_after, s.ack_timeout) == (1.0, 2.0, 2.0, 0.25)
 
 
@@ -207,6 +209,9 @@ ERRORS: list[tuple[str, str]] = [
     (SECRET + "down_after = 1\n" + TWO, "cluster.down_after: must be at least "
                                         "cluster.suspect_after (1.5 s), got 1"),
     ("cluster = 1\n" + TWO, "cluster: must be a table"),
+    (SECRET + 'fanout = "star"\n' + TWO,
+     "cluster.fanout: must be one of 'chain', 'direct', got 'star'"),
+    (SECRET + "fanout = 2\n" + TWO, "cluster.fanout: must be a non-empty string"),
     # [accounts]
     (SECRET + TWO + '[accounts]\nalice = ["n1", "n9"]\n',
      "accounts.alice: unknown node 'n9' (known: n1, n2)"),

@@ -2,8 +2,10 @@
 
 Each node dials every peer (runtime.Dialer).
 The dialled connection (``OutLink``) carries the dialler's pushes: catch-up
-(the ops the peer lacks, or a snapshot), live own ops batched per reactor turn,
-heartbeats, and anti-entropy relays of other origins' ops.  The accepted
+(the ops the peer lacks, or a snapshot), live ops of the origins it carries at
+once (``host.prompt_origins``: this node's own, and under the relay chain those
+of the origins whose head this node is; chain.py) batched per reactor turn,
+heartbeats, and anti-entropy relays of every other origin's ops.  The accepted
 connection (``InLink``) only answers.
 
 Invariants:
@@ -17,7 +19,7 @@ Invariants:
     peer's own VV whenever the link is idle and a heartbeat answer arrives, so
     anything the peer lost or holds out of order is sent again.  Other
     origins' ops are relayed once the peer still lacks them a heartbeat
-    period after this node had them (direct pushes usually win that race).
+    period after this node had them (prompt pushes usually win that race).
   * Bad input from a peer is answered with an AMP error and logged; it never
     raises out of a responder as a traceback to the peer.
 """
@@ -128,6 +130,7 @@ class LinkHost(Protocol):
     def snapshot_done(self, node: str, vv: dict[str, int]) -> None: ...
     def heard_from(self, node: str, vv: Mapping[str, int], want: list[str]) -> None: ...
     def wanted_blobs(self) -> list[str]: ...
+    def prompt_origins(self, peer: str) -> frozenset[str]: ...
     def missing_since(self, vv: Mapping[str, int]) -> list[Cop] | None: ...
     def snapshot(self) -> Any: ...
     def can_snapshot_for(self, node: str) -> bool: ...
@@ -363,6 +366,7 @@ class OutLink(PeerLink):
         super().__init__(host)
         self.expected = expected
         self.sent: dict[str, int] = {}
+        self.cops_out = 0  # cops this link delivered (answered batches)
         self.busy = False
         self._again = False
         self._relay_limit: dict[str, int] = {}
@@ -459,7 +463,8 @@ class OutLink(PeerLink):
     # --- pushing ----------------------------------------------------------------------------
 
     def kick(self) -> None:
-        """Send whatever the peer lacks (own ops at once, relays after a heartbeat)."""
+        """Send whatever the peer lacks (prompt origins' ops at once, relays after a
+        heartbeat)."""
         if self.peer is None:
             return
         if self.busy:
@@ -549,6 +554,7 @@ class OutLink(PeerLink):
 
     def _round_answered(self, answer: Mapping[str, Any], batch: list[Cop]) -> None:
         self.host.stats["batches_out"] += 1
+        self.cops_out += len(batch)
         for cop in batch:
             if cop.seq > self.sent.get(cop.origin, 0):
                 self.sent[cop.origin] = cop.seq
@@ -582,8 +588,9 @@ class OutLink(PeerLink):
         cops = self.host.missing_since(self.sent)
         if cops is None:
             return None
-        own, limit = self.host.incarnation, self._relay_limit
-        return [c for c in cops if c.origin == own or c.seq <= limit.get(c.origin, 0)]
+        assert self.peer is not None
+        prompt, limit = self.host.prompt_origins(self.peer.node), self._relay_limit
+        return [c for c in cops if c.origin in prompt or c.seq <= limit.get(c.origin, 0)]
 
     @defer.inlineCallbacks
     def _push(self) -> Generator[Any, Any, None]:
@@ -603,6 +610,7 @@ class OutLink(PeerLink):
                 for batch in batches(cops, self._body_size):
                     answer = yield self._send_cops(Ops, batch)
                     self.host.stats["batches_out"] += 1
+                    self.cops_out += len(batch)
                     for cop in batch:
                         if cop.seq > self.sent.get(cop.origin, 0):
                             self.sent[cop.origin] = cop.seq

@@ -40,6 +40,7 @@ from twisted.python.failure import Failure
 
 from twistedmail.store.uidvalidity import split
 
+from .chain import chain_applies, prompt_origins
 from .cops import Cop
 from .durability import CATCHING_UP, READY, REFUSED, Durability, _Waiter
 from .durability import ClusterUnavailable as ClusterUnavailable  # re-exported
@@ -101,6 +102,11 @@ class ClusterNode(Durability, service.Service):
         self._dialers: dict[str, Dialer] = {}
         self._beat: task.LoopingCall | None = None
         self._flush_call: Any = None
+        self._flush_all = False
+        # the relay chain worked out (chain.py): peer -> prompt origins, and the
+        # other origins this node relays at once; None: to be worked out anew
+        self._prompt: tuple[dict[str, frozenset[str]], frozenset[str]] | None = None
+        self._prompt_spec: Any = None
         self._waiters: deque[_Waiter] = deque()
         self._floor = 0  # fixed when the reservation starts; 0: still learning
         self._reserved_top = 0
@@ -287,6 +293,7 @@ class ClusterNode(Durability, service.Service):
         assert hello is not None
         peer = self.peers[hello.node]
         self.membership.identify(hello.node, hello.incarnation, hello.root)
+        self._replan()
         peer.reported = max(peer.reported, hello.reserved)
         peer.refusal = ""
         if isinstance(link, OutLink):
@@ -315,6 +322,7 @@ class ClusterNode(Durability, service.Service):
             peer.out = None
             self.membership.lost(hello.node)
             log.info("cluster link to {node} lost", node=hello.node)
+            self._replan()
         if isinstance(link, InLink):
             peer.ins.discard(link)
 
@@ -352,6 +360,9 @@ class ClusterNode(Durability, service.Service):
                 absent: list[str]) -> None:
         self.replica.receive(cops, blobs, absent)
         self.stats["cops_in"] += len(cops)
+        relayed = self._plan_prompt()[1]
+        if relayed and any(cop.origin in relayed for cop in cops):
+            self._own_cops(cops)  # this node is their origin's head: on at once
         self._update_readiness()
 
     def snapshot_part(self, node: str, cops: list[Cop], blobs: dict[str, bytes],
@@ -375,10 +386,52 @@ class ClusterNode(Durability, service.Service):
             self._flush_call = self.reactor.callLater(0, self._flush)
 
     def _flush(self) -> None:
-        self._flush_call = None
-        for peer in self.peers.values():
-            if peer.out is not None:
+        """Kick the links that push something at once (after a change of the chain:
+        every link, so a new head is sent what it lacks)."""
+        self._flush_call, every = None, self._flush_all
+        self._flush_all = False
+        prompt = self._plan_prompt()[0]
+        for name, peer in self.peers.items():
+            if peer.out is not None and (every or prompt.get(name)):
                 peer.out.kick()
+
+    # --- the relay chain (chain.py) ---------------------------------------------------
+
+    def prompt_origins(self, peer: str) -> frozenset[str]:
+        """The origins whose new ops go to ``peer`` at once; others' ops only as
+        anti-entropy relays, a heartbeat period later (link.py)."""
+        return self._plan_prompt()[0].get(peer, frozenset())
+
+    def _plan_prompt(self) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+        plan = self._prompt
+        if plan is None or self._prompt_spec is not self.spec:
+            plan = self._prompt = self._work_out_chain()
+            self._prompt_spec = self.spec
+        return plan
+
+    def _work_out_chain(self) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+        """(peer -> prompt origins, the other origins relayed at once).  While
+        catching up (its reservation needs every peer's ack soon) or when the chain
+        does not apply, a node pushes its own ops to every peer and relays nothing."""
+        own = frozenset((self.incarnation,))
+        if self.state != READY or not chain_applies(self.spec):
+            return dict.fromkeys(self.peers, own), frozenset()
+        me = self.spec.me.name
+        live = {me} | {name for name, peer in self.peers.items()
+                       if peer.out is not None and self.membership.state(name) == UP}
+        incarnations = {name: self.membership.info(name).incarnation for name in self.peers}
+        incarnations[me] = self.incarnation
+        prompt = {name: prompt_origins(self.spec.names, me, name, live, incarnations)
+                  for name in self.peers}
+        relayed = frozenset().union(*prompt.values()) - own
+        return prompt, relayed
+
+    def _replan(self) -> None:
+        """A link or a state changed: work the chain out anew, kick every link."""
+        self._prompt = None
+        if self.running:
+            self._flush_all = True
+            self._own_cops([])
 
     def _heartbeat(self) -> None:
         self.membership.tick()
@@ -399,6 +452,7 @@ class ClusterNode(Durability, service.Service):
     def _member_changed(self, node: str, old: str, new: str) -> None:
         log.info("cluster node {node}: {old} -> {new}", node=node, old=old, new=new)
         self.members_changed()
+        self._replan()
         self._check_waiters()
         self._update_readiness()
 
@@ -513,6 +567,7 @@ class ClusterNode(Durability, service.Service):
         raised = self._raise_stale_uidvalidities()
         self.node.create_accounts()
         self.state, self.reason = READY, ""
+        self._replan()
         in_sync = sorted(n for n, p in self.peers.items() if p.out is not None)
         log.info("cluster node {name} ready (incarnation {inc}; in sync with {peers}; "
                  "UIDVALIDITY counters from {floor}, reserved to {top}; {raised} folder(s) "

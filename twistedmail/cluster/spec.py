@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from twistedmail.cluster.chain import FANOUTS
 from twistedmail.cluster.costs import CostModel, parse_costs
 from twistedmail.config import (
     DEFAULT_IMAP,
@@ -65,6 +66,7 @@ CLUSTER_DEFAULTS: dict[str, Any] = {
     "down_after": 3.0,
     "ack_timeout": 5.0,
     "tls": True,
+    "fanout": "chain",  # chain.py: the origin's head forwards; "direct": the origin sends to all
 }
 NODE_TABLE_KEYS = (*NODE_KEYS, *NODE_CLUSTER_KEYS)
 _TCP = re.compile(r"tcp6?:(?:port=)?(\d+)((?::[A-Za-z]+=[^:]*)*)\Z")
@@ -104,6 +106,7 @@ class ClusterSpec:
     down_after: float = 3.0
     ack_timeout: float = 5.0
     tls: bool = True
+    fanout: str = "chain"  # chain.py
     placement: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
@@ -338,6 +341,10 @@ def _cluster_table(value: object, n_nodes: int) -> dict[str, Any]:
         out[key] = check_bool(f"cluster.{key}", opts[key])
     for key in ("heartbeat", "suspect_after", "down_after", "ack_timeout"):
         out[key] = check_seconds(f"cluster.{key}", opts[key])
+    out["fanout"] = check_str("cluster.fanout", opts["fanout"])
+    if out["fanout"] not in FANOUTS:
+        raise ConfigError(f"cluster.fanout: must be one of {', '.join(map(repr, FANOUTS))}, "
+                          f"got {out['fanout']!r}")
     _ordered("suspect_after", out, "heartbeat", strict=True)  # suspect only after a missed beat
     _ordered("down_after", out, "suspect_after", strict=False)
     return out
