@@ -346,6 +346,10 @@ def render_status(node: str, result: dict[str, Any]) -> str:
     pending = result.get("pending") or []
     if pending:
         lines.append(f"older root, applied at their next convert -e: {', '.join(pending)}")
+    relay = result.get("relay")
+    if relay:
+        sends_to = ", ".join(relay.get("sends_to") or []) or "nobody (no live peer)"
+        lines.append(f"changes sent at once to: {sends_to} (fanout {relay.get('fanout')})")
     members = result.get("members") or {}
     if members:
         lines.append("members:")

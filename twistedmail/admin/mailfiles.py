@@ -236,6 +236,7 @@ class MailFiles:
             "configured_root": self.node.settings.uidvalidity_root,
             "pending": self.pending(),
             "members": info.get("members", {}),
+            "relay": info.get("relay"),
             "accounts": accounts,
         }
 

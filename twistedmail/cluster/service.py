@@ -139,7 +139,8 @@ class ClusterNode(Durability, service.Service):
         return self.public.explain(folder, from_node, rng)
 
     def status(self) -> dict[str, Any]:
-        """Members, their states and roots, VVs, lag and the UIDVALIDITY reservation."""
+        """Members, their states and roots, VVs, lag, the UIDVALIDITY reservation and
+        where this node's changes go at once (``relay``, chain.py)."""
         mine = self.replica.vv()
         members: dict[str, Any] = {}
         for peer in self.spec.peers():
@@ -157,6 +158,9 @@ class ClusterNode(Durability, service.Service):
             "members": members, "vv": mine, "seq": self.replica.seq,
             "uidvalidity": {"floor": self._floor, "reserved": self._reserved_top,
                             "issued": self._max_issued},
+            "relay": {"fanout": "chain" if chain_applies(self.spec) else "direct",
+                      "sends_to": sorted(name for name, origins in self._plan_prompt()[0].items()
+                                         if self.incarnation in origins)},
             "stats": dict(self.stats),
         }
 
