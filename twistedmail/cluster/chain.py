@@ -19,8 +19,9 @@ the next live node becomes its head and is sent at once whatever it lacks.
 Invariants:
   * Pure functions of the ring (node names in config order), the live set as
     this node sees it, and the nodes' incarnations; no Twisted import.
-  * A node's own origin is always prompt towards exactly one live peer when
-    the chain applies (its head), and towards every peer otherwise.
+  * Under the chain a node's own ops are prompt towards exactly one live peer,
+    its head (none when no peer is live); where the chain does not apply the
+    cluster service makes them prompt towards every peer instead.
   * An origin's ops are never prompt towards the origin itself.
 """
 
@@ -38,7 +39,7 @@ def chain_applies(spec: Any) -> bool:
     every mail file (and public folder) on every node, and at most two replicas
     needed for an acknowledgement (the origin and its head)."""
     names = set(spec.names)
-    if getattr(spec, "fanout", CHAIN) != CHAIN or len(names) < 3:
+    if spec.fanout != CHAIN or len(names) < 3:
         return False
     if spec.ack_replicas is not None and spec.ack_replicas > 2:
         return False
